@@ -1,1 +1,122 @@
-/* placeholder */
+/* config.c: JSON settings with precise complaints. */
+#include "chorus/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define CONFIG_MAX_BYTES (16u << 20)
+
+void ch_config_init(ch_config *self) {
+  self->log_level = CH_LOG_INFO;
+  self->has_log_level = false;
+}
+
+static void problem(ch_buf *problems, const char *origin, const char *field,
+                    const char *what) {
+  if(!problems) return;
+  ch_buf_appendf(problems, "%s: %s: %s\n", origin, field, what);
+}
+
+ch_status ch_config_apply_json(ch_config *self, const cJSON *obj,
+                               const char *origin, ch_buf *problems) {
+  if(!cJSON_IsObject(obj)) {
+    problem(problems, origin, "(top level)", "expected a JSON object");
+    return CH_ERR_INVALID;
+  }
+  ch_status result = CH_OK;
+  const cJSON *item;
+  cJSON_ArrayForEach(item, obj) {
+    const char *key = item->string ? item->string : "";
+    if(strcmp(key, "logLevel") == 0) {
+      ch_log_level level;
+      if(!cJSON_IsString(item) ||
+         ch_log_level_parse(item->valuestring, &level)) {
+        problem(problems, origin, key,
+                "expected one of error, warn, info, debug, trace");
+        result = CH_ERR_INVALID;
+        continue;
+      }
+      self->log_level = level;
+      self->has_log_level = true;
+    } else {
+      problem(problems, origin, key, "unknown field (ignored)");
+      result = CH_ERR_INVALID;
+    }
+  }
+  return result;
+}
+
+/* 1-based line of byte offset `at` in text. */
+static size_t line_of(const char *text, size_t at) {
+  size_t line = 1;
+  for(size_t i = 0; i < at; i++)
+    if(text[i] == '\n') line++;
+  return line;
+}
+
+ch_status ch_config_load_file(ch_config *self, const char *path,
+                              ch_buf *problems) {
+  FILE *f = fopen(path, "rb");
+  if(!f) {
+    if(errno == ENOENT) return CH_ERR_NOT_FOUND;
+    problem(problems, path, "(file)", strerror(errno));
+    return CH_ERR_IO;
+  }
+  ch_buf text;
+  ch_buf_init(&text, CONFIG_MAX_BYTES);
+  ch_status result = CH_OK;
+  char chunk[8192];
+  size_t n;
+  while((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+    if(ch_buf_append(&text, chunk, n)) {
+      problem(problems, path, "(file)", "larger than 16 MiB");
+      result = CH_ERR_TOO_LARGE;
+      goto cleanup;
+    }
+  }
+  if(ferror(f)) {
+    problem(problems, path, "(file)", "read error");
+    result = CH_ERR_IO;
+    goto cleanup;
+  }
+  const char *end = NULL;
+  cJSON *json = cJSON_ParseWithLengthOpts(text.data ? text.data : "",
+                                          text.len, &end, false);
+  if(json && end) { /* only white space may follow the value */
+    for(const char *p = end; p < text.data + text.len; p++) {
+      if(*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') continue;
+      cJSON_Delete(json);
+      json = NULL;
+      end = p;
+      break;
+    }
+  }
+  if(!json) {
+    char what[64];
+    size_t at = end && text.data ? (size_t)(end - text.data) : 0;
+    snprintf(what, sizeof(what), "invalid JSON near line %zu",
+             line_of(text.data ? text.data : "", CH_MIN(at, text.len)));
+    problem(problems, path, "(file)", what);
+    result = CH_ERR_PARSE;
+    goto cleanup;
+  }
+  result = ch_config_apply_json(self, json, path, problems);
+  cJSON_Delete(json);
+cleanup:
+  fclose(f);
+  ch_buf_release(&text);
+  return result;
+}
+
+char *ch_config_default_path(void) {
+  const char *explicit_path = getenv("CHORUS_CONFIG");
+  if(explicit_path && *explicit_path) return ch_strdup(explicit_path);
+  const char *xdg = getenv("XDG_CONFIG_HOME");
+  if(xdg && *xdg == '/') return ch_strdupf("%s/chorus/config.json", xdg);
+  const char *home = getenv("HOME");
+  if(home && *home) return ch_strdupf("%s/.config/chorus/config.json", home);
+  return NULL;
+}

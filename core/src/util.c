@@ -168,6 +168,116 @@ char *ch_buf_detach(ch_buf *self, size_t *len) {
   return p;
 }
 
+/* ---- ch_map -------------------------------------------------------------- */
+
+uint64_t ch_hash_bytes(const void *data, size_t len) {
+  const unsigned char *p = data;
+  uint64_t h = 1469598103934665603ull;
+  for(size_t i = 0; i < len; i++) {
+    h ^= p[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+void ch_map_init(ch_map *self) {
+  self->slots = NULL;
+  self->cap = 0;
+  self->len = 0;
+}
+
+void ch_map_release(ch_map *self, void (*free_value)(void *)) {
+  for(size_t i = 0; i < self->cap; i++) {
+    if(!self->slots[i].key) continue;
+    ch_free(self->slots[i].key);
+    if(free_value) free_value(self->slots[i].value);
+  }
+  ch_free(self->slots);
+  ch_map_init(self);
+}
+
+/* Index of key's slot, or of the empty slot where it would go. */
+static size_t map_find(const ch_map *self, const char *key, uint64_t hash) {
+  size_t mask = self->cap - 1;
+  size_t i = (size_t)hash & mask;
+  while(self->slots[i].key) {
+    if(self->slots[i].hash == hash && strcmp(self->slots[i].key, key) == 0)
+      return i;
+    i = (i + 1) & mask;
+  }
+  return i;
+}
+
+void *ch_map_get(const ch_map *self, const char *key) {
+  if(!self->len) return NULL;
+  size_t i = map_find(self, key, ch_hash_bytes(key, strlen(key)));
+  return self->slots[i].key ? self->slots[i].value : NULL;
+}
+
+static void map_grow(ch_map *self) {
+  ch_map_slot *old = self->slots;
+  size_t old_cap = self->cap;
+  self->cap = old_cap ? old_cap * 2 : 16;
+  self->slots = ch_calloc(self->cap, sizeof(*self->slots));
+  for(size_t i = 0; i < old_cap; i++) {
+    if(!old[i].key) continue;
+    self->slots[map_find(self, old[i].key, old[i].hash)] = old[i];
+  }
+  ch_free(old);
+}
+
+void *ch_map_put(ch_map *self, const char *key, void *value) {
+  if((self->len + 1) * 4 > self->cap * 3) map_grow(self);
+  uint64_t hash = ch_hash_bytes(key, strlen(key));
+  size_t i = map_find(self, key, hash);
+  if(self->slots[i].key) {
+    void *previous = self->slots[i].value;
+    self->slots[i].value = value;
+    return previous;
+  }
+  self->slots[i] = (ch_map_slot){ch_strdup(key), hash, value};
+  self->len++;
+  return NULL;
+}
+
+void *ch_map_remove(ch_map *self, const char *key) {
+  if(!self->len) return NULL;
+  size_t i = map_find(self, key, ch_hash_bytes(key, strlen(key)));
+  if(!self->slots[i].key) return NULL;
+  void *value = self->slots[i].value;
+  ch_free(self->slots[i].key);
+  self->slots[i].key = NULL;
+  self->len--;
+  /* Backward-shift: pull later members of the probe run into the hole so
+   * lookups never stop early at it. */
+  size_t mask = self->cap - 1;
+  size_t hole = i;
+  for(size_t j = (i + 1) & mask; self->slots[j].key; j = (j + 1) & mask) {
+    size_t home = (size_t)self->slots[j].hash & mask;
+    /* Move j into the hole unless its home lies cyclically in (hole, j]. */
+    bool stays = hole <= j ? (home > hole && home <= j)
+                           : (home > hole || home <= j);
+    if(stays) continue;
+    self->slots[hole] = self->slots[j];
+    self->slots[j].key = NULL;
+    hole = j;
+  }
+  return value;
+}
+
+bool ch_map_next(const ch_map *self, size_t *iter, const char **key,
+                 void **value) {
+  for(size_t i = *iter; i < self->cap; i++) {
+    if(!self->slots[i].key) continue;
+    if(key) *key = self->slots[i].key;
+    if(value) *value = self->slots[i].value;
+    *iter = i + 1;
+    return true;
+  }
+  *iter = self->cap;
+  return false;
+}
+
 /* ---- logging ------------------------------------------------------------- */
 
 static ch_log_sink log_sink;

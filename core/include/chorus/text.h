@@ -7,10 +7,12 @@
  * byte offset, in UTF-8, UTF-16 or UTF-32 units, and the reverse; and it
  * applies edits without copying the whole document.
  *
- * Storage is a list of chunks of a few KiB, each knowing its byte length
- * and how many line breaks it holds, so a lookup scans chunk headers and
- * then one chunk, and an edit touches only the chunks it covers. A chunk
- * boundary never falls between the "\r" and "\n" of a CRLF.
+ * Storage is a list of chunks of a few KiB plus a directory of where each
+ * chunk starts, in bytes and in line breaks (which gives each chunk's length
+ * and break count). A lookup binary-searches the directory, then scans one
+ * chunk; an edit rewrites only the chunks it covers and adds its deltas to
+ * the later directory entries. A chunk boundary never falls between the
+ * "\r" and "\n" of a CRLF; it may fall inside a UTF-8 sequence.
  *
  * Lines, as LSP defines them: a line ends at "\n", "\r\n" or a lone "\r".
  * A document of n line breaks has n + 1 lines (the last may be empty).
@@ -87,18 +89,22 @@ ch_status ch_text_replace_range(ch_text *self, ch_position start,
                                 const char *data, size_t len);
 
 /* Copies bytes [start, end) (clamped) into out, which must have room for
- * end - start bytes; returns the number copied. No NUL is added. */
+ * end - start bytes; returns the number copied. No NUL is added. Unlike
+ * ch_text_replace, a reversed range is not swapped: it copies nothing. */
 uint32_t ch_text_copy(const ch_text *self, uint32_t start, uint32_t end,
                       char *out);
-/* Appends bytes [start, end) (clamped) to a buffer. */
+/* Appends bytes [start, end) (clamped; reversed copies nothing) to a
+ * buffer. CH_ERR_TOO_LARGE, and nothing appended, past the buffer's max. */
 ch_status ch_text_append_to(const ch_text *self, uint32_t start, uint32_t end,
                             ch_buf *out);
 /* A contiguous, NUL-terminated copy of the whole text; the caller frees it
  * with ch_free. *len (when not NULL) receives the length. */
 char *ch_text_dup(const ch_text *self, uint32_t *len);
 /* Zero-copy read: a pointer to the bytes at `offset` and, in *len, how many
- * follow contiguously (to the end of that chunk). *len is 0 at or past the
- * end. Borrowed: valid until the next edit. Shaped for TSInput.read. */
+ * follow contiguously (to the end of that chunk). At or past the end, *len
+ * is 0 and the result is "" (never NULL). Borrowed: valid until the next
+ * edit (it may be passed back as the data of ch_text_replace, which copes
+ * with data that points into the text). Shaped for TSInput.read. */
 const char *ch_text_read(const ch_text *self, uint32_t offset,
                          uint32_t *len);
 

@@ -91,6 +91,38 @@ void ch_buf_consume(ch_buf *self, size_t n);
  * buffer. Returns an empty allocated string when nothing was appended. */
 char *ch_buf_detach(ch_buf *self, size_t *len);
 
+/* A hash map from strings to pointers (open addressing, linear probing,
+ * backward-shift deletion). Keys are copied and owned by the map; values
+ * are borrowed. Embed it: ch_map_init / ch_map_release. */
+typedef struct ch_map_slot {
+  char *key; /* NULL: empty */
+  uint64_t hash;
+  void *value;
+} ch_map_slot;
+
+typedef struct ch_map {
+  ch_map_slot *slots;
+  size_t cap; /* a power of two, or 0 */
+  size_t len;
+} ch_map;
+
+void ch_map_init(ch_map *self);
+/* Frees the keys and the table; calls free_value (if not NULL) on every
+ * value. The map is empty and reusable afterwards. */
+void ch_map_release(ch_map *self, void (*free_value)(void *));
+/* The value for key, or NULL. */
+void *ch_map_get(const ch_map *self, const char *key);
+/* Sets key to value; returns the value it replaced, or NULL. */
+void *ch_map_put(ch_map *self, const char *key, void *value);
+/* Removes key; returns its value, or NULL when absent. */
+void *ch_map_remove(ch_map *self, const char *key);
+/* Iteration: start with *iter = 0; returns false at the end. The map must
+ * not change during iteration. */
+bool ch_map_next(const ch_map *self, size_t *iter, const char **key,
+                 void **value);
+/* FNV-1a over bytes. */
+uint64_t ch_hash_bytes(const void *data, size_t len);
+
 /* Logging. Levels from most to least severe. */
 typedef enum ch_log_level {
   CH_LOG_ERROR = 0,

@@ -1,0 +1,50 @@
+/*
+ * chorus/config.h: settings from a JSON config file and from the editor.
+ *
+ * The same JSON object shape is read from a file (--config FILE, else
+ * $CHORUS_CONFIG, else $XDG_CONFIG_HOME/chorus/config.json, else
+ * ~/.config/chorus/config.json) and from initializationOptions and
+ * workspace/didChangeConfiguration. A mistake is reported with where it came
+ * from and the field ("config.json: logLevel: expected one of error, warn,
+ * info, debug, trace"), the field keeps its previous value, and every other
+ * field still loads. Unknown fields are reported too, since they are
+ * usually typos.
+ *
+ * Fields:
+ *   logLevel  "error" | "warn" | "info" | "debug" | "trace"
+ *
+ * Threads: a ch_config is plain data; copy it to share it.
+ */
+#ifndef CHORUS_CONFIG_H
+#define CHORUS_CONFIG_H
+
+#include <cjson/cJSON.h>
+
+#include "chorus/util.h"
+
+typedef struct ch_config {
+  ch_log_level log_level;
+  bool has_log_level; /* set by some source; otherwise the default applies */
+} ch_config;
+
+/* Defaults: log level info, unset. */
+void ch_config_init(ch_config *self);
+
+/* Applies the fields of obj (borrowed). Problems are appended to problems
+ * as lines "origin: field: what\n". Returns CH_ERR_INVALID when there was at
+ * least one problem, CH_OK otherwise; valid fields apply either way. */
+ch_status ch_config_apply_json(ch_config *self, const cJSON *obj,
+                               const char *origin, ch_buf *problems);
+
+/* Reads and applies a file. CH_ERR_NOT_FOUND when it does not exist (no
+ * problem is recorded: a missing default file is normal), CH_ERR_IO when it
+ * cannot be read, CH_ERR_PARSE when it is not JSON (with the line number),
+ * CH_ERR_INVALID when fields were wrong. */
+ch_status ch_config_load_file(ch_config *self, const char *path,
+                              ch_buf *problems);
+
+/* The default config file path (see above); caller frees with ch_free.
+ * NULL when no home directory is known. */
+char *ch_config_default_path(void);
+
+#endif
