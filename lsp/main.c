@@ -2,6 +2,7 @@
 #include <curl/curl.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "chorus: cannot initialise libcurl\n");
     return 2;
   }
+  /* A fixed mmap threshold: glibc otherwise raises it after the first large
+   * free, and the buffers of one big message (a didOpen of a large file)
+   * would then stay resident for the life of the server. */
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   int code;
   if(strcmp(cmd, "lsp") == 0)
     code = run_lsp(argc - 2, argv + 2);

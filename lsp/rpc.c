@@ -4,8 +4,174 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "transport.h"
+
+/* ---- parsing with NULs --------------------------------------------------- */
+
+/* The marker stands in for U+0000 during parsing: a noncharacter from
+ * U+FDD0..U+FDEF that the body does not contain in any spelling, so every
+ * marker in a parsed string came from a "\u0000". */
+static bool body_mentions(const char *body, size_t len, unsigned cp) {
+  char raw[3] = {(char)0xEF, (char)(0x80 | ((cp >> 6) & 0x3F)),
+                 (char)(0x80 | (cp & 0x3F))};
+  char esc[5];
+  snprintf(esc, sizeof(esc), "%04x", cp);
+  for(size_t i = 0; i + 3 <= len; i++) {
+    if(memcmp(body + i, raw, 3) == 0) return true;
+    if(body[i] == '\\' && i + 6 <= len && body[i + 1] == 'u' &&
+       strncasecmp(body + i + 2, esc, 4) == 0)
+      return true;
+  }
+  return false;
+}
+
+static bool has_nul_escape(const char *body, size_t len) {
+  for(size_t i = 0; i + 6 <= len; i++) {
+    if(body[i] != '\\') continue;
+    if(memcmp(body + i + 1, "u0000", 5) == 0) return true;
+    i++; /* skip the escaped character, so "\\\\u0000" is not taken */
+  }
+  return false;
+}
+
+/* Replaces the marker's UTF-8 bytes by NUL in every string of the tree and
+ * records the true lengths in valueint (unused by cJSON for strings). */
+static void restore_nuls(cJSON *item, const char marker[3]) {
+  for(; item; item = item->next) {
+    if(cJSON_IsString(item) && item->valuestring) {
+      char *str = item->valuestring;
+      size_t n = strlen(str);
+      if(memmem(str, n, marker, 3)) {
+        size_t w = 0;
+        for(size_t r = 0; r < n;) {
+          if(r + 3 <= n && memcmp(str + r, marker, 3) == 0) {
+            str[w++] = 0;
+            r += 3;
+          } else {
+            str[w++] = str[r++];
+          }
+        }
+        str[w] = 0;
+        item->valueint = (int)w;
+      }
+    }
+    if(item->child) restore_nuls(item->child, marker);
+  }
+}
+
+static const char *skip_space(const char *p, const char *end) {
+  while(p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
+  return p;
+}
+
+cJSON *ch_rpc_parse(const char *body, size_t len, size_t *error_at) {
+  const char *text = body;
+  char *copy = NULL;
+  unsigned marker_cp = 0;
+  if(has_nul_escape(body, len)) {
+    for(unsigned cp = 0xFDD0; cp <= 0xFDEF && !marker_cp; cp++)
+      if(!body_mentions(body, len, cp)) marker_cp = cp;
+  }
+  if(marker_cp) {
+    copy = ch_malloc(len + 1);
+    char hex[5];
+    snprintf(hex, sizeof(hex), "%04X", marker_cp);
+    for(size_t i = 0; i < len; i++) {
+      copy[i] = body[i];
+      if(body[i] != '\\' || i + 1 >= len) continue;
+      if(i + 6 <= len && memcmp(body + i + 1, "u0000", 5) == 0) {
+        copy[i + 1] = 'u';
+        memcpy(copy + i + 2, hex, 4);
+        i += 5;
+      } else {
+        i++; /* copy the escaped character as it is */
+        copy[i] = body[i];
+      }
+    }
+    copy[len] = 0;
+    text = copy;
+  }
+  const char *end = NULL;
+  cJSON *json = cJSON_ParseWithLengthOpts(text, len, &end, false);
+  if(json && skip_space(end, text + len) != text + len) {
+    cJSON_Delete(json); /* bytes after the value */
+    json = NULL;
+    end = skip_space(end, text + len);
+  }
+  if(!json) {
+    *error_at = end && end >= text ? (size_t)(end - text) : 0;
+  } else if(marker_cp) {
+    char marker[3] = {(char)0xEF, (char)(0x80 | ((marker_cp >> 6) & 0x3F)),
+                      (char)(0x80 | (marker_cp & 0x3F))};
+    restore_nuls(json, marker);
+  }
+  ch_free(copy);
+  return json;
+}
+
+size_t ch_rpc_string_len(const cJSON *item) {
+  if(!cJSON_IsString(item) || !item->valuestring) return 0;
+  return item->valueint > 0 ? (size_t)item->valueint
+                            : strlen(item->valuestring);
+}
+
+ch_status ch_rpc_append_json_escaped(ch_buf *out, const char *s, size_t len) {
+  static const char hex[] = "0123456789abcdef";
+  ch_status result = ch_buf_reserve(out, len);
+  if(result) return result;
+  size_t run = 0; /* start of the pending run of plain bytes */
+  for(size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if(c >= 0x20 && c != '"' && c != '\\') continue;
+    result = ch_buf_append(out, s + run, i - run);
+    if(result) return result;
+    char esc[6] = {'\\', 0};
+    size_t n = 2;
+    switch(c) {
+    case '"': esc[1] = '"'; break;
+    case '\\': esc[1] = '\\'; break;
+    case '\n': esc[1] = 'n'; break;
+    case '\r': esc[1] = 'r'; break;
+    case '\t': esc[1] = 't'; break;
+    default:
+      esc[1] = 'u';
+      esc[2] = '0';
+      esc[3] = '0';
+      esc[4] = hex[c >> 4];
+      esc[5] = hex[c & 15];
+      n = 6;
+    }
+    result = ch_buf_append(out, esc, n);
+    if(result) return result;
+    run = i + 1;
+  }
+  return ch_buf_append(out, s + run, len - run);
+}
+
+ch_status ch_rpc_append_json_string(ch_buf *out, const char *s, size_t len) {
+  ch_status result = ch_buf_append_char(out, '"');
+  if(!result) result = ch_rpc_append_json_escaped(out, s, len);
+  if(!result) result = ch_buf_append_char(out, '"');
+  return result;
+}
+
+ch_status ch_rpc_write_raw_result(ch_buf *out, const cJSON *id,
+                                  const char *result_json, size_t len) {
+  char *id_text = id ? cJSON_PrintUnformatted(id) : NULL;
+  ch_buf msg;
+  ch_buf_init(&msg, out->max);
+  ch_status result = ch_buf_appendf(&msg, "{\"jsonrpc\":\"2.0\",\"id\":%s,"
+                                          "\"result\":",
+                                    id_text ? id_text : "null");
+  if(!result) result = ch_buf_append(&msg, result_json, len);
+  if(!result) result = ch_buf_append_char(&msg, '}');
+  if(!result) result = ch_frame_write(out, msg.data, msg.len);
+  ch_buf_release(&msg);
+  cJSON_free(id_text);
+  return result;
+}
 
 ch_rpc_kind ch_rpc_classify(const cJSON *msg, const char **why) {
   if(!cJSON_IsObject(msg)) {

@@ -35,6 +35,26 @@ typedef enum ch_rpc_kind {
   CH_RPC_RESPONSE,    /* id + result or error, no method */
 } ch_rpc_kind;
 
+/* Parses one JSON-RPC body. Like cJSON_ParseWithLengthOpts, but the whole
+ * body must be one JSON value (white space may follow), and strings may
+ * contain U+0000: cJSON ends strings at the first NUL, so "\u0000" escapes
+ * are decoded through a marker and every string that holds one records its
+ * true length (read it with ch_rpc_string_len). Returns NULL on invalid JSON
+ * and sets *error_at to the byte offset where parsing stopped. Free the
+ * result with cJSON_Delete. */
+cJSON *ch_rpc_parse(const char *body, size_t len, size_t *error_at);
+/* Byte length of a string value, counting NULs that ch_rpc_parse kept. */
+size_t ch_rpc_string_len(const cJSON *item);
+/* Appends s[0..len) as a JSON string literal (quotes included), escaping
+ * quotes, backslashes and every control character (NUL as \u0000). Bytes
+ * >= 0x80 are copied as they are. */
+ch_status ch_rpc_append_json_string(ch_buf *out, const char *s, size_t len);
+/* The same without the quotes, for a string written in pieces. */
+ch_status ch_rpc_append_json_escaped(ch_buf *out, const char *s, size_t len);
+/* Appends a framed response whose result is already serialised JSON. */
+ch_status ch_rpc_write_raw_result(ch_buf *out, const cJSON *id,
+                                  const char *result_json, size_t len);
+
 /* Classifies msg. On CH_RPC_INVALID, *why says what is wrong. */
 ch_rpc_kind ch_rpc_classify(const cJSON *msg, const char **why);
 

@@ -18,6 +18,7 @@
 #define READ_CHUNK (256u << 10)
 #define READS_PER_TURN 8 /* then let timers and transfers run */
 #define MAX_OUTPUT ((size_t)1 << 30)
+#define OUTPUT_KEEP ((size_t)256 << 10)
 #define MAX_DOCUMENT ((size_t)256 << 20)
 
 typedef enum server_state {
@@ -93,7 +94,10 @@ static void flush_output(server *self) {
     }
   }
   if(self->out_pos >= self->out.len) {
-    ch_buf_reset(&self->out);
+    if(self->out.cap > OUTPUT_KEEP)
+      ch_buf_release(&self->out); /* do not keep a large reply's memory */
+    else
+      ch_buf_reset(&self->out);
     self->out_pos = 0;
     if(self->out_watched) {
       ch_loop_watch(self->loop, self->out_fd, 0, NULL, NULL);
@@ -342,8 +346,7 @@ static void handle_did_open(request *r) {
     invalid_params(r, &err);
     return;
   }
-  /* cJSON keeps string lengths implicit; the text ends at its NUL. */
-  size_t len = strlen(text->valuestring);
+  size_t len = ch_rpc_string_len(text); /* the text may contain NULs */
   ch_status result = ch_documents_open(&r->self->docs, uri, language, version,
                                        text->valuestring, len);
   if(result) {
@@ -395,7 +398,7 @@ static void handle_did_change(request *r) {
       break;
     }
     change->text = text;
-    change->len = strlen(text);
+    change->len = ch_rpc_string_len(cJSON_GetObjectItemCaseSensitive(c, "text"));
     change->whole = range == NULL;
     if(range) {
       char sub[64];
@@ -457,17 +460,32 @@ static void handle_document_text(request *r) {
     ch_free(message);
     return;
   }
-  uint32_t len = 0;
-  char *text = ch_text_dup(doc->text, &len);
-  cJSON *result = cJSON_CreateObject();
-  cJSON_AddStringToObject(result, "uri", doc->uri);
-  cJSON_AddNumberToObject(result, "version", (double)doc->version);
-  cJSON_AddStringToObject(result, "languageId", doc->language_id);
-  /* Hand the buffer to cJSON instead of copying a large text again. */
-  cJSON *t = cJSON_CreateStringReference(text);
-  cJSON_AddItemToObject(result, "text", t);
-  reply_result(r->self, r->id, result);
-  ch_free(text);
+  /* Serialised by hand: cJSON would stop the text at a NUL, and this way
+   * the text is escaped straight from the chunks, without a flat copy. */
+  ch_buf json;
+  ch_buf_init(&json, MAX_OUTPUT);
+  ch_buf_append_str(&json, "{\"uri\":");
+  ch_rpc_append_json_string(&json, doc->uri, strlen(doc->uri));
+  ch_buf_appendf(&json, ",\"version\":%lld,\"languageId\":",
+                 (long long)doc->version);
+  ch_rpc_append_json_string(&json, doc->language_id,
+                            strlen(doc->language_id));
+  ch_buf_append_str(&json, ",\"text\":\"");
+  ch_status result = CH_OK;
+  uint32_t at = 0, n = 0;
+  const char *piece;
+  while(!result && (piece = ch_text_read(doc->text, at, &n)) && n) {
+    /* Escaping is per byte, so chunk by chunk gives the same string. */
+    result = ch_rpc_append_json_escaped(&json, piece, n);
+    at += n;
+  }
+  if(!result) result = ch_buf_append_str(&json, "\"}");
+  if(!result)
+    result = ch_rpc_write_raw_result(&r->self->out, r->id, json.data, json.len);
+  if(result)
+    reply_error(r->self, r->id, CH_RPC_REQUEST_FAILED,
+                "the document is too large to send back");
+  ch_buf_release(&json);
 }
 
 static void handle_set_trace(request *r) { (void)r; }
@@ -645,24 +663,13 @@ static void enqueue(server *self, cJSON *msg, int code, char *error) {
   self->batch[self->nbatch++] = (queued){msg, code, error, false};
 }
 
-static bool only_space(const char *p, const char *end) {
-  for(; p && p < end; p++)
-    if(*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') return false;
-  return true;
-}
-
 static void on_frame(const ch_frame *frame, void *ud) {
   server *self = ud;
   switch(frame->kind) {
   case CH_FRAME_MESSAGE: {
-    const char *end = NULL;
-    cJSON *msg = cJSON_ParseWithLengthOpts(frame->body, frame->len, &end, false);
-    if(msg && !only_space(end, frame->body + frame->len)) {
-      cJSON_Delete(msg); /* trailing bytes after the value */
-      msg = NULL;
-    }
+    size_t at = 0;
+    cJSON *msg = ch_rpc_parse(frame->body, frame->len, &at);
     if(!msg) {
-      size_t at = end ? (size_t)(end - frame->body) : 0;
       enqueue(self, NULL, CH_RPC_PARSE_ERROR,
               ch_strdupf("parse error: invalid JSON near byte %zu of %zu", at,
                          frame->len));

@@ -7,6 +7,8 @@
 
 enum { HEAD, BODY, SKIP, RESYNC };
 
+#define READER_KEEP (256u << 10) /* buffer capacity kept between messages */
+
 static const char length_name[] = "content-length";
 
 void ch_reader_init(ch_reader *self, size_t max_message) {
@@ -188,6 +190,9 @@ void ch_reader_push(ch_reader *self, const char *data, size_t len,
   }
   if(pos) self->before_buf = self->buf.data[pos - 1];
   ch_buf_consume(&self->buf, pos);
+  /* After a large message, give its buffer back instead of holding the
+   * high-water mark for the life of the process. */
+  if(self->buf.len == 0 && self->buf.cap > READER_KEEP) ch_buf_release(&self->buf);
 }
 
 ch_status ch_frame_write(ch_buf *out, const char *body, size_t len) {

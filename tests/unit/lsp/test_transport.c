@@ -27,7 +27,7 @@ typedef struct frame_copy {
 } frame_copy;
 
 typedef struct frames {
-  frame_copy items[64];
+  frame_copy items[512];
   size_t count;
   bool unterminated; /* a body arrived without its NUL */
   size_t max_cap;    /* the largest reader buffer seen (see push_all) */
@@ -44,7 +44,9 @@ static void on_frame(const ch_frame *f, void *userdata) {
   if(f->kind == CH_FRAME_MESSAGE) {
     assert_non_null(f->body);
     if(f->body[f->len] != 0) fs->unterminated = true;
-    c->body = ch_memdup(f->body, f->len);
+    c->body = ch_malloc(f->len + 1); /* a NUL-terminated copy */
+    memcpy(c->body, f->body, f->len);
+    c->body[f->len] = 0;
   }
 }
 
@@ -126,10 +128,8 @@ static bool same_frames(const frames *want, const frames *got, const char *how,
   char a[1024], b[1024];
   describe(want, a, sizeof(a));
   describe(got, b, sizeof(b));
-  snprintf(why, why_size,
-           "fed %s, the frames differ from one push:\n  one push: %s\n  %s: "
-           "%s",
-           how, a, how, b);
+  snprintf(why, why_size, "the frames differ:\n  one push: %s\n  %s: %s", a,
+           how, b);
   return false;
 }
 
@@ -145,7 +145,7 @@ static void read_every_way(const char *s, size_t len, size_t max, frames *fs) {
   frames_init(&other);
   push_all(&r, s, len, 1, NULL, 0, &other);
   bool terminated = !other.unterminated;
-  bool ok = same_frames(fs, &other, "one byte at a time", why, sizeof(why));
+  bool ok = same_frames(fs, &other, "fed one byte at a time", why, sizeof(why));
   frames_release(&other);
   ch_reader_release(&r);
 
@@ -155,7 +155,7 @@ static void read_every_way(const char *s, size_t len, size_t max, frames *fs) {
     frames_init(&other);
     push_all(&r, s, len, 0, &seed, trial < 50 ? 7 : 64, &other);
     terminated = !other.unterminated;
-    ok = same_frames(fs, &other, "in random chunks", why, sizeof(why));
+    ok = same_frames(fs, &other, "fed in random chunks", why, sizeof(why));
     frames_release(&other);
     ch_reader_release(&r);
   }
@@ -349,17 +349,20 @@ static void test_bad_content_length_values(void **state) {
 
 static void test_line_without_colon(void **state) {
   (void)state;
-  /* A garbage line in front of a valid header block. */
+  /* A garbage line in front of a valid header block, or in a block of its
+   * own: resynchronised at the Content-Length line that follows. */
   check_bad_then_valid("garbage line\r\n");
   check_bad_then_valid("garbage line\r\n\r\n");
-  check_bad_then_valid("Content-Length: 3\r\nno colon here\r\n\r\n");
   check_bad_then_valid("Content-Type: x\nbroken\n\n");
+  /* The length a broken block announces is not trusted; its JSON body is
+   * passed over up to the next header after the closing brace. */
+  check_bad_then_valid("Content-Length: 2\r\nno colon here\r\n\r\n{}");
 }
 
 /* The realistic shape of a broken message: a header block with a mistake,
  * then its body, then the next message directly after the body, as every
  * LSP client writes it (no line break between a body and the next
- * header). The next valid message must be delivered. */
+ * header). One BAD_HEADER, then the next valid message. */
 static void test_resync_after_broken_message_with_body(void **state) {
   (void)state;
   static const char *const broken[] = {
@@ -375,7 +378,7 @@ static void test_resync_after_broken_message_with_body(void **state) {
     frames fs;
     read_whole(s, strlen(s), MAX_MESSAGE, &fs);
     if(fs.count != 2 || fs.items[0].kind != CH_FRAME_BAD_HEADER ||
-       fs.items[1].kind != CH_FRAME_MESSAGE ||
+       fs.items[1].kind != CH_FRAME_MESSAGE || fs.items[1].len != 5 ||
        strcmp(fs.items[1].body, "hello") != 0) {
       char d[256];
       describe(&fs, d, sizeof(d));
@@ -387,6 +390,14 @@ static void test_resync_after_broken_message_with_body(void **state) {
     ch_free(s);
   }
   if(at) fail_msg("want [BAD_HEADER] [MESSAGE hello]:%s", report);
+  /* And the same however the stream is split. */
+  for(size_t i = 0; i < CH_ARRAY_LEN(broken); i++) {
+    char *s = ch_strdupf("%s%s", broken[i], valid);
+    frames fs;
+    read_every_way(s, strlen(s), MAX_MESSAGE, &fs);
+    frames_release(&fs);
+    ch_free(s);
+  }
 }
 
 /* While resynchronising, a "Content-Length:" in the middle of a line is
@@ -448,6 +459,61 @@ static void test_header_block_too_long(void **state) {
   expect_message(&fs, 0, "hello");
   frames_release(&fs);
   ch_buf_release(&s);
+}
+
+/* A long generated stream of valid and oversized messages with every
+ * header variation, against the frames it must produce, fed in many
+ * chunkings. */
+static void test_generated_stream(void **state) {
+  (void)state;
+  enum { COUNT = 300, MAX = 200 };
+  static const char *const extra[] = {
+      "", "Content-Type: application/vscode-jsonrpc; charset=utf-8",
+      "X-Trace: 1"};
+  static const char *const names[] = {"Content-Length", "content-length",
+                                      "CONTENT-LENGTH", "Content-length"};
+  uint64_t seed = 42;
+  ch_buf s;
+  ch_buf_init(&s, 1 << 24);
+  frames want;
+  frames_init(&want);
+  for(int m = 0; m < COUNT; m++) {
+    /* A JSON-looking body of 2..300 bytes, so some exceed MAX. */
+    size_t len = 2 + (size_t)(rng_next(&seed) % 299);
+    char *body = ch_malloc(len + 1);
+    body[0] = '{';
+    for(size_t i = 1; i + 1 < len; i++)
+      body[i] = (char)(' ' + rng_next(&seed) % 95);
+    body[len - 1] = '}';
+    body[len] = 0;
+    const char *eol = rng_next(&seed) % 2 ? "\r\n" : "\n";
+    const char *x = extra[rng_next(&seed) % CH_ARRAY_LEN(extra)];
+    if(*x && rng_next(&seed) % 2) ch_buf_appendf(&s, "%s%s", x, eol);
+    ch_buf_appendf(&s, "%s: %zu%s",
+                   names[rng_next(&seed) % CH_ARRAY_LEN(names)], len, eol);
+    if(*x && rng_next(&seed) % 2) ch_buf_appendf(&s, "%s%s", x, eol);
+    ch_buf_appendf(&s, "%s", eol);
+    ch_buf_append(&s, body, len);
+    for(uint64_t b = rng_next(&seed) % 8; b < 2; b++) /* a few blank lines */
+      ch_buf_append_str(&s, eol);
+    frame_copy *f = &want.items[want.count++];
+    f->len = len;
+    if(len > MAX) {
+      f->kind = CH_FRAME_TOO_LARGE;
+      ch_free(body);
+    } else {
+      f->kind = CH_FRAME_MESSAGE;
+      f->body = body;
+    }
+  }
+  frames got;
+  read_every_way(s.data, s.len, MAX, &got);
+  char why[2200];
+  bool ok = same_frames(&got, &want, "expected", why, sizeof(why));
+  frames_release(&got);
+  frames_release(&want);
+  ch_buf_release(&s);
+  if(!ok) fail_msg("%s", why);
 }
 
 /* ---- size limit ---------------------------------------------------------- */
@@ -625,6 +691,7 @@ int main(void) {
       cmocka_unit_test(test_resync_after_broken_message_with_body),
       cmocka_unit_test(test_resync_is_chunking_independent),
       cmocka_unit_test(test_header_block_too_long),
+      cmocka_unit_test(test_generated_stream),
       cmocka_unit_test(test_too_large_skipped_in_pieces),
       cmocka_unit_test(test_size_boundary),
       cmocka_unit_test(test_partial),
