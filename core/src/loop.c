@@ -294,7 +294,8 @@ ch_status ch_loop_run(ch_loop *self) {
   size_t fds_cap = 0;
   ch_status result = CH_OK;
 
-  atomic_store(&self->stopping, false);
+  /* A stop requested before the run (from another thread) is honoured;
+   * the flag is cleared on the way out so the loop can run again. */
   while(!atomic_load(&self->stopping)) {
     if(self->before_sleep) self->before_sleep(self, self->before_sleep_userdata);
     if(atomic_load(&self->stopping)) break;
@@ -368,6 +369,7 @@ ch_status ch_loop_run(ch_loop *self) {
     run_due_timers(self);
     run_posts(self);
   }
+  atomic_store(&self->stopping, false);
   ch_free(fds);
   ch_free(pfds);
   return result;

@@ -64,6 +64,15 @@ test('text containing U+0000 round-trips (valid JSON "\\u0000")', opts, async (t
   assertSameText((await s.documentText('file:///nul.txt')).text, 'before\u0000after\nX\u0000line 2');
 });
 
+test('text containing U+0000 and every noncharacter U+FDD0..U+FDEF round-trips', opts, async (t) => {
+  const s = await startServer(t, { init: true });
+  let nonchars = '';
+  for (let cp = 0xfdd0; cp <= 0xfdef; cp++) nonchars += String.fromCodePoint(cp);
+  const text = `${nonchars}\u0000${nonchars}`;
+  await s.open('file:///nul2.txt', text);
+  assertSameText((await s.documentText('file:///nul2.txt')).text, text);
+});
+
 test('didChange: version, several changes applied in order, full-document change', opts, async (t) => {
   const s = await startServer(t, { init: true });
   const uri = 'file:///order.txt';
@@ -125,6 +134,8 @@ const explicitCases = [
   ['line past the end clamps to the document end', 'abc\ndef', [insertAt(7, 0, 'X')], 'abc\ndefX'],
   ['line equal to the line count clamps to the document end', 'abc\ndef', [insertAt(2, 0, 'X')], 'abc\ndefX'],
   ['line past the end with a character', 'abc\ndef', [insertAt(3, 9, 'X')], 'abc\ndefX'],
+  ['the largest uinteger line and character clamp to the document end', 'abc\ndef', [insertAt(2147483647, 2147483647, 'X')], 'abc\ndefX'],
+  ['the largest uinteger character clamps to the line end', 'abc\ndef', [insertAt(0, 2147483647, 'X')], 'abcX\ndef'],
   ['range end past the document end', 'abc\ndef', [{ range: range(0, 1, 99, 99), text: 'Z' }], 'aZ'],
   ['trailing newline: the last line is empty', 'abc\n', [insertAt(1, 0, 'X')], 'abc\nX'],
   ['trailing newline: past the empty last line', 'abc\n', [insertAt(1, 5, 'X')], 'abc\nX'],
@@ -295,6 +306,27 @@ test('1000 random incremental edits, utf-16 negotiated', opts, async (t) => {
 
 test('1000 random incremental edits, utf-8 negotiated', opts, async (t) => {
   await randomEdits(t, 'utf-8');
+});
+
+test('a 2 MB single-line document with multi-byte characters: edit near its end', opts, async (t) => {
+  for (const enc of ['utf-16', 'utf-8']) {
+    const s = await startServer(t, { init: [enc] });
+    const unit = 'aé中😀';
+    const text = unit.repeat(Math.ceil(2 * 1024 * 1024 / Buffer.byteLength(unit)));
+    await s.open('file:///line.txt', text);
+    const model = new TextModel(text, enc);
+    // Replace the last-but-one unit's 中 with a line break.
+    const at = text.length - 2 * unit.length + 2;
+    const change = { range: { start: model.positionAt(at), end: model.positionAt(at + 1) }, text: '\n' };
+    model.apply(change);
+    const bang = insertAt(1, enc === 'utf-16' ? 2 : 4, '!'); // after the 😀 that starts line 1
+    await s.change('file:///line.txt', 2, [change, bang]);
+    model.apply(bang);
+    const doc = await s.documentText('file:///line.txt');
+    assert.ok(doc.text === model.text, `${enc}: ${describeDiff(model.text, doc.text ?? '')}`);
+    assert.ok(doc.text.endsWith('aé\n😀!aé中😀'), `${enc}: ends with ${JSON.stringify(doc.text.slice(-12))}`);
+    s.dispose();
+  }
 });
 
 // --- a 10 MB document ------------------------------------------------------

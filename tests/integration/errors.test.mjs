@@ -216,6 +216,33 @@ for (const [name, body, id] of invalidRequests) {
   });
 }
 
+// Not valid LSP input, but the server must survive it and keep answering.
+const oddBodies = [
+  ['invalid UTF-8 inside a string', Buffer.concat([
+    Buffer.from('{"jsonrpc":"2.0","method":"textDocument/didOpen","params":{"textDocument":{"uri":"file:///bad-utf8.txt","languageId":"plaintext","version":1,"text":"a'),
+    Buffer.from([0xff, 0xc3, 0x28, 0xe2, 0x82, 0xf0, 0x9f, 0x98]),
+    Buffer.from('b\\nc"}}}'),
+  ])],
+  ['a lone surrogate escape', '{"jsonrpc":"2.0","method":"textDocument/didOpen","params":{"textDocument":{"uri":"file:///surrogate.txt","languageId":"plaintext","version":1,"text":"a\\ud800b\\udc00"}}}'],
+  ['deeply nested arrays', `{"jsonrpc":"2.0","method":"chorus/x","params":${'['.repeat(100000)}${']'.repeat(100000)}}`],
+  ['a huge number', '{"jsonrpc":"2.0","id":1e400,"method":"chorus/documentText"}'],
+];
+for (const [name, body] of oddBodies) {
+  test(`${name}: no crash, the server keeps going`, opts, async (t) => {
+    const r = await rawWithDoc(t, ['--log-level', 'debug']);
+    await r.write(frame(body));
+    // Edits on what was opened, if anything, must not crash either.
+    for (const uri of ['file:///bad-utf8.txt', 'file:///surrogate.txt']) {
+      await r.send(notification('textDocument/didChange', { textDocument: { uri, version: 2 }, contentChanges: [
+        { range: { start: { line: 0, character: 1 }, end: { line: 0, character: 3 } }, text: 'Z' },
+        { range: { start: { line: 1, character: 0 }, end: { line: 1, character: 9 } }, text: '' }] }));
+    }
+    await r.send(request('after', 'chorus/documentText', { textDocument: { uri: DOC } }));
+    const { msg } = await r.waitFor((m) => m.id === 'after', 'the response to the request after');
+    assert.equal(msg.result?.text, 'still here', JSON.stringify(msg));
+  });
+}
+
 test('responses echo string and numeric ids exactly', opts, async (t) => {
   const r = await rawWithDoc(t);
   for (const id of ['string-id', 0, 2147483647, 'é中😀']) {
@@ -265,6 +292,19 @@ test('$/cancelRequest only cancels the request it names', opts, async (t) => {
   assertErrorResponse(m2, 2, -32800);
   const m3 = await r.response(3);
   assert.equal(m3.result?.text, 'still here', JSON.stringify(m3));
+});
+
+test('$/cancelRequest with malformed params gets no response', opts, async (t) => {
+  const r = await rawWithDoc(t);
+  await r.write(Buffer.concat([
+    frame(notification('$/cancelRequest', {})),
+    frame(notification('$/cancelRequest', { id: { nested: 1 } })),
+    frame(notification('$/cancelRequest', { id: null })),
+    frame(notification('$/cancelRequest')),
+    frame(request(2, 'chorus/documentText', { textDocument: { uri: DOC } })),
+  ]));
+  const m = await r.response(2);
+  assert.equal(m.result?.text, 'still here', JSON.stringify(m));
 });
 
 test('$/cancelRequest for an unknown or answered id is ignored', opts, async (t) => {

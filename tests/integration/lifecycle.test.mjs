@@ -187,3 +187,32 @@ test('document text never appears in logs at info level', opts, async (t) => {
   }
   assert.ok(!s.stderr().includes(marker), `stderr contains document text:\n${s.stderr()}`);
 });
+
+test('document text never appears in logs at info level, also when a message is rejected', opts, async (t) => {
+  const marker = 'SECRET_MARKER_b41d07e2_' + process.pid;
+  const s = await startServer(t, { args: ['--log-level', 'info'], init: true });
+  const uri = 'file:///secret2.txt';
+  // Invalid params that carry document text: the warnings must not echo it.
+  await s.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'plaintext', version: 'one', text: marker } });
+  await s.notify('textDocument/didOpen', { textDocument: { uri: 5, languageId: 'plaintext', version: 1, text: marker } });
+  await s.open(uri, 'ok');
+  await s.change(uri, 2, [{ range: { start: { line: -1, character: 0 }, end: { line: 0, character: 0 } }, text: marker }]);
+  await s.change(uri, 3, [{ text: 17, extra: marker }]);
+  await s.notify('textDocument/didChange', { textDocument: { uri: 9, version: 4 }, contentChanges: [{ text: marker }] });
+  await s.notify('chorus/unknownNotification', { text: marker });
+  const e = await s.requestError('chorus/unknownRequest', { text: marker });
+  assert.equal(e.code, -32601);
+  assert.ok(!e.message.includes(marker), `error message echoes params: ${e.message}`);
+  const e2 = await s.requestError('chorus/documentText', { textDocument: { uri: 42, text: marker } });
+  assert.equal(e2.code, -32602);
+  assert.equal((await s.documentText(uri)).text, 'ok');
+  // Each rejected notification was reported.
+  await s.waitForLog((p) => (p.type === 1 || p.type === 2) && /textDocument\.version/.test(p.message), 'the didOpen version warning');
+  assert.equal(await s.request('shutdown'), null);
+  await s.notify('exit');
+  assert.deepEqual(await s.waitExit(EXIT_PROMPTLY_MS), { code: 0, signal: null });
+  for (const log of s.logs) {
+    assert.ok(!String(log.message).includes(marker), `logMessage contains document text: ${log.message}`);
+  }
+  assert.ok(!s.stderr().includes(marker), `stderr contains document text:\n${s.stderr()}`);
+});

@@ -93,7 +93,8 @@ void ch_loop_set_before_sleep(ch_loop *self, ch_loop_cb cb, void *userdata);
 /* Runs turns until ch_loop_stop. Returns CH_OK, or CH_ERR_IO if polling
  * failed in a way the loop cannot recover from. */
 ch_status ch_loop_run(ch_loop *self);
-/* Makes ch_loop_run return after the current turn. Safe from any thread. */
+/* Makes ch_loop_run return after the current turn, or at once if it is
+ * called before ch_loop_run starts. Safe from any thread. */
 void ch_loop_stop(ch_loop *self);
 
 /* The loop's clock in milliseconds (monotonic), read at the start of the

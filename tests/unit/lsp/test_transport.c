@@ -248,8 +248,8 @@ static void test_headers_case_and_extras(void **state) {
       "content-length: 5\r\n\r\n",
       "CONTENT-LENGTH: 5\r\n\r\n",
       "CoNtEnT-LeNgTh: 5\r\n\r\n",
-      "Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n"
-      "Content-Length: 5\r\n\r\n",
+      ("Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n"
+       "Content-Length: 5\r\n\r\n"),
       "Content-Length: 5\r\nContent-Type: x\r\nX-Other: a: b\r\n\r\n",
       "Content-Length: 5\n\n",
       "Content-Length: 5\r\n\n",
