@@ -10,22 +10,15 @@
 
 /* ---- parsing with NULs --------------------------------------------------- */
 
-/* The marker stands in for U+0000 during parsing: a noncharacter from
- * U+FDD0..U+FDEF that the body does not contain in any spelling, so every
- * marker in a parsed string came from a "\u0000". */
-static bool body_mentions(const char *body, size_t len, unsigned cp) {
-  char raw[3] = {(char)0xEF, (char)(0x80 | ((cp >> 6) & 0x3F)),
-                 (char)(0x80 | (cp & 0x3F))};
-  char esc[5];
-  snprintf(esc, sizeof(esc), "%04x", cp);
-  for(size_t i = 0; i + 3 <= len; i++) {
-    if(memcmp(body + i, raw, 3) == 0) return true;
-    if(body[i] == '\\' && i + 6 <= len && body[i + 1] == 'u' &&
-       strncasecmp(body + i + 2, esc, 4) == 0)
-      return true;
-  }
-  return false;
-}
+/* cJSON ends strings at the first NUL. When a body has "\u0000" escapes,
+ * they are rewritten as the pair M X and every M already in the body, raw
+ * or escaped, as M M (M = U+FDD0, X = U+FDD1, noncharacters), as in byte
+ * stuffing. After parsing, every M in a string starts a pair: M M means M
+ * and M X means NUL, whatever the body contained. */
+#define MARKER_RAW "\xEF\xB7\x90"
+#define MARKER_ESC "\\uFDD0"
+#define NUL_PAIR_RAW "\xEF\xB7\x90\xEF\xB7\x91"
+#define NUL_PAIR_ESC "\\uFDD0\\uFDD1"
 
 static bool has_nul_escape(const char *body, size_t len) {
   for(size_t i = 0; i + 6 <= len; i++) {
@@ -36,28 +29,61 @@ static bool has_nul_escape(const char *body, size_t len) {
   return false;
 }
 
-/* Replaces the marker's UTF-8 bytes by NUL in every string of the tree and
- * records the true lengths in valueint (unused by cJSON for strings). */
-static void restore_nuls(cJSON *item, const char marker[3]) {
-  for(; item; item = item->next) {
-    if(cJSON_IsString(item) && item->valuestring) {
-      char *str = item->valuestring;
-      size_t n = strlen(str);
-      if(memmem(str, n, marker, 3)) {
-        size_t w = 0;
-        for(size_t r = 0; r < n;) {
-          if(r + 3 <= n && memcmp(str + r, marker, 3) == 0) {
-            str[w++] = 0;
-            r += 3;
-          } else {
-            str[w++] = str[r++];
-          }
-        }
-        str[w] = 0;
-        item->valueint = (int)w;
+/* The body with NUL escapes replaced and markers doubled. */
+static char *stuff(const char *body, size_t len, size_t *out_len) {
+  ch_buf b;
+  ch_buf_init(&b, SIZE_MAX / 2);
+  ch_buf_reserve(&b, len + len / 8 + 16);
+  for(size_t i = 0; i < len; i++) {
+    if(body[i] == '\\' && i + 1 < len) {
+      if(i + 6 <= len && memcmp(body + i + 1, "u0000", 5) == 0) {
+        ch_buf_append_str(&b, NUL_PAIR_ESC);
+      } else if(i + 6 <= len && strncasecmp(body + i + 1, "ufdd0", 5) == 0) {
+        ch_buf_append_str(&b, MARKER_ESC MARKER_ESC);
+      } else {
+        ch_buf_append(&b, body + i, 2);
+        i++;
+        continue;
       }
+      i += 5;
+    } else if(i + 3 <= len && memcmp(body + i, MARKER_RAW, 3) == 0) {
+      ch_buf_append_str(&b, MARKER_RAW MARKER_RAW);
+      i += 2;
+    } else {
+      ch_buf_append_char(&b, body[i]);
     }
-    if(item->child) restore_nuls(item->child, marker);
+  }
+  return ch_buf_detach(&b, out_len);
+}
+
+/* Undoes the stuffing in one string; returns its true length. */
+static size_t unstuff(char *str) {
+  size_t n = strlen(str), w = 0;
+  for(size_t r = 0; r < n;) {
+    if(r + 6 <= n && memcmp(str + r, NUL_PAIR_RAW, 6) == 0) {
+      str[w++] = 0;
+      r += 6;
+    } else if(r + 6 <= n && memcmp(str + r, MARKER_RAW MARKER_RAW, 6) == 0) {
+      memcpy(str + w, MARKER_RAW, 3);
+      w += 3;
+      r += 6;
+    } else {
+      str[w++] = str[r++];
+    }
+  }
+  str[w] = 0;
+  return w;
+}
+
+/* Restores every string of the tree and records true lengths in valueint,
+ * which cJSON leaves unused for strings. */
+static void restore_nuls(cJSON *item) {
+  for(; item; item = item->next) {
+    if(item->string && strstr(item->string, MARKER_RAW)) unstuff(item->string);
+    if(cJSON_IsString(item) && item->valuestring &&
+       strstr(item->valuestring, MARKER_RAW))
+      item->valueint = (int)unstuff(item->valuestring);
+    if(item->child) restore_nuls(item->child);
   }
 }
 
@@ -69,28 +95,9 @@ static const char *skip_space(const char *p, const char *end) {
 cJSON *ch_rpc_parse(const char *body, size_t len, size_t *error_at) {
   const char *text = body;
   char *copy = NULL;
-  unsigned marker_cp = 0;
-  if(has_nul_escape(body, len)) {
-    for(unsigned cp = 0xFDD0; cp <= 0xFDEF && !marker_cp; cp++)
-      if(!body_mentions(body, len, cp)) marker_cp = cp;
-  }
-  if(marker_cp) {
-    copy = ch_malloc(len + 1);
-    char hex[5];
-    snprintf(hex, sizeof(hex), "%04X", marker_cp);
-    for(size_t i = 0; i < len; i++) {
-      copy[i] = body[i];
-      if(body[i] != '\\' || i + 1 >= len) continue;
-      if(i + 6 <= len && memcmp(body + i + 1, "u0000", 5) == 0) {
-        copy[i + 1] = 'u';
-        memcpy(copy + i + 2, hex, 4);
-        i += 5;
-      } else {
-        i++; /* copy the escaped character as it is */
-        copy[i] = body[i];
-      }
-    }
-    copy[len] = 0;
+  bool stuffed = has_nul_escape(body, len);
+  if(stuffed) {
+    copy = stuff(body, len, &len);
     text = copy;
   }
   const char *end = NULL;
@@ -100,13 +107,10 @@ cJSON *ch_rpc_parse(const char *body, size_t len, size_t *error_at) {
     json = NULL;
     end = skip_space(end, text + len);
   }
-  if(!json) {
+  if(!json)
     *error_at = end && end >= text ? (size_t)(end - text) : 0;
-  } else if(marker_cp) {
-    char marker[3] = {(char)0xEF, (char)(0x80 | ((marker_cp >> 6) & 0x3F)),
-                      (char)(0x80 | (marker_cp & 0x3F))};
-    restore_nuls(json, marker);
-  }
+  else if(stuffed)
+    restore_nuls(json);
   ch_free(copy);
   return json;
 }

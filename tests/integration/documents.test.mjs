@@ -227,14 +227,18 @@ function randomOffset(rand, text, from = 0) {
 
 // Position for offset o, sometimes with a character past the line end or
 // a line past the document end (the model clamps them the same way).
+const stats = { changes: 0, full: 0, pastLineEnd: 0, pastDocEnd: 0, maxLength: 0 };
+
 function positionFor(rand, model, o) {
   const p = model.positionAt(o);
   const r = rand();
   if (o === model.text.length && r < 0.1) {
+    stats.pastDocEnd++;
     return pos(model.lineCount + Math.floor(rand() * 3), Math.floor(rand() * 5));
   }
   if (r < 0.15 && model.offsetAt(pos(p.line, p.character + 1000)) === o) {
     // o is at its line's end: any larger character clamps back to it.
+    stats.pastLineEnd++;
     return pos(p.line, p.character + 1 + Math.floor(rand() * 5));
   }
   return p;
@@ -242,9 +246,11 @@ function positionFor(rand, model, o) {
 
 function randomChange(rand, model) {
   const text = model.text;
-  if (rand() < 0.03) return { text: randomText(rand, 200) };
+  stats.changes++;
+  if (rand() < 0.01) { stats.full++; return { text: randomText(rand, 1500) }; }
   const big = text.length > 6000;
-  const a = randomOffset(rand, text);
+  // Sometimes append at the very end, where positions past the end occur.
+  const a = rand() < 0.05 ? text.length : randomOffset(rand, text);
   let b = a;
   const kind = rand();
   if (kind < 0.35 || big) {
@@ -253,7 +259,7 @@ function randomChange(rand, model) {
     b = Math.min(text.length, a + span);
     if (!isBoundary(text, b)) b += 1;
   }
-  const insert = kind < 0.15 && !big ? '' : randomText(rand, 8);
+  const insert = kind < 0.15 && !big ? '' : randomText(rand, 12);
   const change = { range: { start: positionFor(rand, model, a), end: positionFor(rand, model, b) }, text: insert };
   if (rand() < 0.3) {
     const ea = model.offsetAt(change.range.start);
@@ -270,7 +276,7 @@ async function randomEdits(t, enc) {
   const s = await startServer(t, { init: [enc] });
   assert.equal(s.encoding, enc, 'negotiated encoding');
   const uri = `file:///random-${enc}.txt`;
-  const model = new TextModel(randomText(rand, 400), enc);
+  const model = new TextModel(randomText(rand, 1500), enc);
   let version = 1;
   await s.open(uri, model.text, { version, languageId: 'plaintext' });
   const history = [];
@@ -287,6 +293,7 @@ async function randomEdits(t, enc) {
     history.push({ edit: i, version, changes });
     if (history.length > 5) history.shift();
     await s.change(uri, version, changes);
+    stats.maxLength = Math.max(stats.maxLength, model.text.length);
     if (i % 50 === 0 || i === EDITS) {
       const doc = await s.documentText(uri);
       const ok = doc.text === model.text && doc.version === version;
@@ -297,6 +304,8 @@ async function randomEdits(t, enc) {
       }
     }
   }
+  t.diagnostic(`${EDITS} didChange, ${JSON.stringify(stats)}, final length ${model.text.length}, ${model.lineCount} lines`);
+  for (const k of Object.keys(stats)) stats[k] = 0;
   return seed;
 }
 

@@ -38,6 +38,15 @@ export class Server {
     this.protocolErrors = [];  // the server wrote something the client could not read
     this._logWaiters = [];
 
+    // Rejects (after a grace period for messages still in flight) once the
+    // process and its pipes are closed, so that a crash fails the waiting
+    // request at once instead of at its timeout.
+    this.gone = new Promise((_, reject) => {
+      child.on('close', (code, signal) => setTimeout(() => reject(new Error(
+        `the server exited (code ${code}, signal ${signal}) before answering; stderr:\n${tail(stderr())}`)), 200));
+    });
+    this.gone.catch(() => {});
+
     this.reader = new StreamMessageReader(child.stdout);
     this.writer = new StreamMessageWriter(child.stdin);
     this.reader.onError((e) => this.protocolErrors.push(String(e && e.message || e)));
@@ -71,7 +80,7 @@ export class Server {
     const p = params === undefined
       ? this.connection.sendRequest(method)
       : this.connection.sendRequest(method, params);
-    return withTimeout(p, WAIT_MS, () => `no response to ${method}; ${this.describe()}`);
+    return withTimeout(Promise.race([p, this.gone]), WAIT_MS, () => `no response to ${method}; ${this.describe()}`);
   }
 
   // Sends a request that must fail; resolves with the ResponseError.
@@ -105,7 +114,7 @@ export class Server {
   waitForLog(pred, what = 'a matching window/logMessage') {
     const seen = this.logs.find(pred);
     if (seen) return Promise.resolve(seen);
-    const p = new Promise((resolve) => this._logWaiters.push({ pred, resolve }));
+    const p = Promise.race([new Promise((resolve) => this._logWaiters.push({ pred, resolve })), this.gone]);
     return withTimeout(p, WAIT_MS, () => `waiting for ${what}; logs so far: ${JSON.stringify(this.logs.slice(-20))}; ${this.describe()}`);
   }
 
