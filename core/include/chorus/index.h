@@ -1,0 +1,165 @@
+/*
+ * chorus/index.h: what chorus knows about every file of the repository.
+ *
+ * Three layers, each usable alone:
+ *
+ * 1. ch_record: what one file contains, extracted from its tree-sitter
+ *    tree: definitions (tags queries), the identifiers it uses, its imports
+ *    as written, line starts, and a token stream for the builtin model. A
+ *    record is immutable once built and reference-counted, so snapshots of
+ *    the index share records of unchanged files. All strings of a record
+ *    live in one pool; fields hold offsets into it (CH_NONE when absent).
+ *
+ * 2. Extraction (ch_extract_*): text -> record, on any thread. A parse can
+ *    reuse the previous tree of the same document after ts_tree_edit, which
+ *    is how an open document is re-indexed as the user types.
+ *
+ * 3. The index (ch_index, see below): workspace files -> records, built by a
+ *    pool of worker threads, published as immutable snapshots that readers
+ *    hold without locks; plus import resolution and the queries the context
+ *    engine asks (definitions by name ranked by proximity, by prefix, a
+ *    file's outline, imports and importers).
+ *
+ * Positions: byte offsets and zero-based rows; columns are byte columns
+ * (tree-sitter's TSPoint). Convert to LSP positions with chorus/text.h.
+ */
+#ifndef CHORUS_INDEX_H
+#define CHORUS_INDEX_H
+
+#include <stdatomic.h>
+#include <tree_sitter/api.h>
+
+#include "chorus/syntax.h"
+#include "chorus/util.h"
+
+#define CH_NONE UINT32_MAX
+
+typedef enum ch_def_kind {
+  CH_DEF_FUNCTION = 0,
+  CH_DEF_METHOD,
+  CH_DEF_CLASS,
+  CH_DEF_STRUCT,
+  CH_DEF_UNION,
+  CH_DEF_ENUM,
+  CH_DEF_TYPE, /* typedef, type alias */
+  CH_DEF_INTERFACE, /* also traits, protocols */
+  CH_DEF_MACRO,
+  CH_DEF_CONSTANT,
+  CH_DEF_VARIABLE,
+  CH_DEF_MODULE, /* also namespaces, packages */
+  CH_DEF_FIELD,  /* struct/class members that tags queries report */
+  CH_DEF_KIND_COUNT
+} ch_def_kind;
+
+/* "function", "method", ... */
+const char *ch_def_kind_name(ch_def_kind kind);
+
+/* A span of source: bytes [start, end), rows and byte columns. */
+typedef struct ch_span {
+  uint32_t start, end;
+  uint32_t start_row, start_col;
+  uint32_t end_row, end_col;
+} ch_span;
+
+typedef struct ch_def {
+  uint32_t name;      /* pool offset */
+  uint32_t signature; /* pool offset: the declaration without its body,
+                         whitespace folded, at most CH_SIGNATURE_MAX bytes */
+  uint32_t doc;       /* pool offset of the doc comment right above (or the
+                         Python docstring), comment markers kept; CH_NONE */
+  uint32_t container; /* index into defs of the enclosing definition
+                         (class of a method, impl/struct of a fn), CH_NONE */
+  ch_def_kind kind;
+  ch_span range;      /* the whole definition, body included */
+  ch_span name_range;
+} ch_def;
+
+#define CH_SIGNATURE_MAX 400
+
+typedef enum ch_import_kind {
+  CH_IMPORT_INCLUDE_LOCAL = 0, /* #include "x.h" */
+  CH_IMPORT_INCLUDE_SYSTEM,    /* #include <x.h> */
+  CH_IMPORT_MODULE,            /* python import x.y, java import a.b.C,
+                                  go "mod/pkg", rust use crate::a::b */
+  CH_IMPORT_RELATIVE,          /* python from . import x, JS './x', rust
+                                  mod x; (relative to the file) */
+  CH_IMPORT_PACKAGE,           /* JS 'react', bare package names */
+} ch_import_kind;
+
+typedef struct ch_import {
+  uint32_t spec;   /* pool offset: as written, quotes removed ("./util",
+                      "os.path", "stdio.h", "crate::net::tcp", "..pkg.mod") */
+  uint32_t names;  /* pool offset of the imported names, comma-separated
+                      ("join,split" for from os.path import join, split);
+                      CH_NONE for a whole-module import */
+  uint32_t row;
+  ch_import_kind kind;
+} ch_import;
+
+typedef struct ch_record {
+  atomic_uint refs;
+  char *path; /* owned: relative to its workspace root, '/'-separated */
+  const ch_language *lang;
+  uint64_t size;     /* bytes of text */
+  int64_t mtime_ns;  /* of the file on disk; 0 for unsaved text */
+  uint64_t hash;     /* of the text (ch_hash_bytes) */
+
+  char *pool; /* NUL-separated strings */
+  uint32_t pool_len;
+
+  ch_def *defs; /* in source order (by range.start) */
+  uint32_t ndefs;
+  ch_import *imports; /* in source order */
+  uint32_t nimports;
+  uint32_t *idents; /* pool offsets of the distinct identifiers the file
+                       uses (not the ones it defines only), sorted by
+                       string */
+  uint32_t nidents;
+  uint32_t *line_starts; /* byte offset of each row */
+  uint32_t nlines;
+  uint32_t *tokens; /* token stream: ch_token_id of every leaf token, in
+                       order (comments excluded), for the builtin model */
+  uint32_t ntokens;
+  bool parse_errors; /* the tree had ERROR or MISSING nodes */
+} ch_record;
+
+/* Building a record (extraction, the cache): allocate it with ch_calloc,
+ * set refs to 1, and give every array its own ch_malloc'd block (or NULL
+ * when its count is 0); ch_record_unref frees exactly those. */
+
+/* Borrowed pool string at offset `at` ("" for CH_NONE). */
+static inline const char *ch_record_str(const ch_record *self, uint32_t at) {
+  return at == CH_NONE ? "" : self->pool + at;
+}
+/* Reference counting; safe from any thread. _unref frees at zero;
+ * ch_record_unref(NULL) is a no-op. */
+ch_record *ch_record_ref(ch_record *self);
+void ch_record_unref(ch_record *self);
+/* Heap bytes the record holds. */
+size_t ch_record_memory(const ch_record *self);
+
+/* The id of a token's text: a 32-bit hash (FNV-1a folded). Equal texts have
+ * equal ids; the builtin model treats ids as opaque symbols. */
+uint32_t ch_token_id(const char *text, size_t len);
+
+/* ---- extraction ---------------------------------------------------------- */
+
+/* Per-thread extraction state: a parser and the compiled queries of each
+ * language, created on first use. Not thread-safe: one per worker. */
+typedef struct ch_extractor ch_extractor;
+
+ch_extractor *ch_extractor_new(void);
+void ch_extractor_free(ch_extractor *self);
+
+/* Parses text[0..len) as `lang` and builds its record. path is copied.
+ * When old_tree is not NULL it must be the tree of the previous version of
+ * this text with ts_tree_edit applied for every change since; the parse
+ * then reuses it. When tree_out is not NULL it receives the new tree
+ * (caller deletes it with ts_tree_delete); otherwise the tree is freed.
+ * Returns NULL and sets *error when the language's queries cannot be
+ * loaded (CH_ERR_NOT_FOUND/CH_ERR_PARSE) or the text is too large. */
+ch_record *ch_extract(ch_extractor *self, const ch_language *lang,
+                      const char *path, const char *text, uint32_t len,
+                      TSTree *old_tree, TSTree **tree_out, ch_status *error);
+
+#endif
