@@ -15,6 +15,8 @@ static void document_free(void *p) {
 void ch_documents_init(ch_documents *self, ch_encoding encoding,
                        size_t max_bytes) {
   ch_map_init(&self->by_uri);
+  self->on_edit = NULL;
+  self->on_edit_userdata = NULL;
   self->encoding = encoding;
   self->max_bytes = max_bytes;
 }
@@ -43,15 +45,12 @@ ch_document *ch_documents_get(const ch_documents *self, const char *uri) {
   return ch_map_get(&self->by_uri, uri);
 }
 
-/* Bytes the document would have after the changes, computed without
- * applying them, so an oversized result is refused before any edit. The
- * estimate is exact: each change removes what its range covers in the text
- * as left by the previous changes. */
+/* Whether the changes surely fit: an upper bound on the resulting length
+ * (the current length plus every inserted byte, restarting at whole-text
+ * changes). When it does not settle the question, the changes are applied
+ * to a copy first, so a refusal leaves the document untouched. */
 static bool fits(const ch_documents *self, const ch_document *doc,
                  const ch_change *changes, size_t count) {
-  /* Only whole-text changes and insertions can grow the text; an upper
-   * bound (length + all inserted bytes) settles the common case, and the
-   * rare large edit near the limit is checked while applying. */
   size_t total = ch_text_length(doc->text);
   for(size_t i = 0; i < count; i++) {
     if(changes[i].whole) total = 0;
@@ -66,8 +65,6 @@ ch_status ch_documents_change(ch_documents *self, const char *uri,
   ch_document *doc = ch_documents_get(self, uri);
   if(!doc) return CH_ERR_NOT_FOUND;
   if(!fits(self, doc, changes, count)) {
-    /* The bound may overestimate (ranges also delete): apply on a copy so
-     * that a refusal leaves the document untouched. */
     uint32_t len = 0;
     char *copy = ch_text_dup(doc->text, &len);
     ch_text *scratch = ch_text_new(copy, len, NULL);
@@ -83,18 +80,44 @@ ch_status ch_documents_change(ch_documents *self, const char *uri,
         return CH_ERR_TOO_LARGE;
       }
     }
+    uint32_t old_len = ch_text_length(doc->text);
+    ch_edit edit = {0, old_len, ch_text_length(scratch), {0, 0}, {0, 0},
+                    {0, 0}};
+    if(self->on_edit)
+      edit.old_end_point = ch_text_position(doc->text, old_len, CH_ENC_UTF8);
     ch_text_free(doc->text);
     doc->text = scratch;
     doc->version = version;
+    if(self->on_edit) {
+      edit.new_end_point =
+          ch_text_position(doc->text, edit.new_end, CH_ENC_UTF8);
+      self->on_edit(doc, &edit, self->on_edit_userdata);
+    }
     return CH_OK;
   }
   for(size_t i = 0; i < count; i++) {
     const ch_change *c = &changes[i];
-    if(c->whole) {
-      ch_text_replace(doc->text, 0, UINT32_MAX, c->text, c->len);
-    } else {
-      ch_text_replace_range(doc->text, c->start, c->end, self->encoding,
-                            c->text, c->len);
+    uint32_t start = 0, end = ch_text_length(doc->text);
+    if(!c->whole) {
+      start = ch_text_offset(doc->text, c->start, self->encoding);
+      end = ch_text_offset(doc->text, c->end, self->encoding);
+      if(end < start) {
+        uint32_t t = start;
+        start = end;
+        end = t;
+      }
+    }
+    ch_edit edit = {start, end, start + (uint32_t)c->len, {0, 0}, {0, 0},
+                    {0, 0}};
+    if(self->on_edit) {
+      edit.start_point = ch_text_position(doc->text, start, CH_ENC_UTF8);
+      edit.old_end_point = ch_text_position(doc->text, end, CH_ENC_UTF8);
+    }
+    ch_text_replace(doc->text, start, end, c->text, c->len);
+    if(self->on_edit) {
+      edit.new_end_point =
+          ch_text_position(doc->text, edit.new_end, CH_ENC_UTF8);
+      self->on_edit(doc, &edit, self->on_edit_userdata);
     }
   }
   doc->version = version;

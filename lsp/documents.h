@@ -32,10 +32,23 @@ typedef struct ch_change {
   size_t len;
 } ch_change;
 
+/* One applied change in bytes and (row, byte column) points, the shape of
+ * tree-sitter's TSInputEdit, for incremental reparsing. */
+typedef struct ch_edit {
+  uint32_t start, old_end, new_end;
+  ch_position start_point, old_end_point, new_end_point; /* UTF-8 columns */
+} ch_edit;
+
+typedef void (*ch_edit_cb)(const ch_document *doc, const ch_edit *edit,
+                           void *userdata);
+
 typedef struct ch_documents {
   ch_map by_uri; /* uri -> ch_document* */
   ch_encoding encoding;
   size_t max_bytes; /* refuse documents larger than this */
+  /* Called after each change is applied, when set. */
+  ch_edit_cb on_edit;
+  void *on_edit_userdata;
 } ch_documents;
 
 void ch_documents_init(ch_documents *self, ch_encoding encoding,

@@ -12,6 +12,7 @@
 #include "chorus/syntax.h"
 #include "chorus/util.h"
 #include "chorus_build.h"
+#include "cli.h"
 #include "server.h"
 
 static const char usage[] =
@@ -23,6 +24,8 @@ static const char usage[] =
     "commands:\n"
     "  lsp          serve the Language Server Protocol on stdin/stdout\n"
     "               (also: chorus --stdio)\n"
+    "  index        index a folder as the server does and print statistics;\n"
+    "               --find NAME lists where NAME is defined\n"
     "  version      print versions of chorus and its libraries (--version)\n"
     "  help         print this help (--help)\n"
     "\n"
@@ -128,6 +131,8 @@ int main(int argc, char **argv) {
   int code;
   if(strcmp(cmd, "lsp") == 0)
     code = run_lsp(argc - 2, argv + 2);
+  else if(strcmp(cmd, "index") == 0)
+    code = ch_cli_index(argc - 2, argv + 2);
   else if(strcmp(cmd, "--stdio") == 0)
     code = run_lsp(argc - 1, argv + 1);
   else {

@@ -8,61 +8,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "chorus/config.h"
-#include "chorus/loop.h"
 #include "chorus_build.h"
-#include "documents.h"
-#include "rpc.h"
-#include "transport.h"
+#include "server_internal.h"
 
 #define READ_CHUNK (256u << 10)
 #define READS_PER_TURN 8 /* then let timers and transfers run */
 #define MAX_OUTPUT ((size_t)1 << 30)
 #define OUTPUT_KEEP ((size_t)256 << 10)
 #define MAX_DOCUMENT ((size_t)256 << 20)
-
-typedef enum server_state {
-  STATE_STARTING = 0, /* no initialize yet */
-  STATE_RUNNING,      /* initialize answered */
-  STATE_SHUT_DOWN,    /* shutdown answered; only exit is meaningful */
-} server_state;
-
-/* One message of a batch, parsed but not yet dispatched. */
-typedef struct queued {
-  cJSON *msg;        /* NULL for a framing or parse error */
-  int error_code;    /* when msg is NULL */
-  char *error;       /* when msg is NULL; owned */
-  bool cancelled;    /* a $/cancelRequest in the batch named it */
-} queued;
-
-typedef struct server {
-  ch_loop *loop;
-  ch_reader reader;
-  int in_fd, out_fd;
-  bool in_eof;
-
-  ch_buf out; /* framed output not yet written */
-  size_t out_pos; /* bytes of `out` already written */
-  bool out_watched;
-  bool out_broken; /* the client stopped reading */
-
-  queued *batch;
-  size_t nbatch, batch_cap;
-
-  server_state state;
-  bool got_initialized;
-  int exit_code;
-  bool exiting;
-
-  ch_config config;
-  bool cli_log_level; /* --log-level given: it wins */
-  ch_log_level cli_level;
-
-  ch_documents docs;
-  size_t max_message;
-  pthread_t loop_thread;
-  bool log_to_client; /* initialize received: logMessage is allowed */
-} server;
 
 /* ---- output -------------------------------------------------------------- */
 
@@ -122,17 +75,23 @@ static void check_output(server *self, ch_status result) {
     ch_log_stderr(CH_LOG_ERROR, "dropped a reply: output buffer is full");
 }
 
-static void reply_result(server *self, const cJSON *id, cJSON *result) {
+void server_reply_result(server *self, const cJSON *id, cJSON *result) {
   check_output(self, ch_rpc_write_result(&self->out, id, result));
 }
 
-static void reply_error(server *self, const cJSON *id, int code,
+void server_reply_error(server *self, const cJSON *id, int code,
                         const char *message) {
   check_output(self, ch_rpc_write_error(&self->out, id, code, message));
 }
 
-static void notify(server *self, const char *method, cJSON *params) {
+void server_notify(server *self, const char *method, cJSON *params) {
   check_output(self, ch_rpc_write_notification(&self->out, method, params));
+}
+
+long server_request(server *self, const char *method, cJSON *params) {
+  long id = ++self->next_request_id;
+  check_output(self, ch_rpc_write_request(&self->out, id, method, params));
+  return id;
 }
 
 /* ---- logging ------------------------------------------------------------- */
@@ -157,7 +116,7 @@ static void send_log(server *self, ch_log_level level, const char *message) {
   cJSON *params = cJSON_CreateObject();
   cJSON_AddNumberToObject(params, "type", message_type(level));
   cJSON_AddStringToObject(params, "message", message);
-  notify(self, "window/logMessage", params);
+  server_notify(self, "window/logMessage", params);
 }
 
 static void run_posted_log(ch_loop *loop, void *ud) {
@@ -232,18 +191,11 @@ static bool get_text_document_uri(const cJSON *params, const char **uri,
 
 /* ---- handlers ------------------------------------------------------------ */
 
-typedef struct request {
-  server *self;
-  const cJSON *id;     /* NULL for notifications */
-  const cJSON *params; /* may be NULL */
-  const char *method;
-} request;
-
 /* Reports bad params: an error reply for a request, a warning for a
  * notification (which cannot be answered). */
-static void invalid_params(request *r, ch_rpc_err *err) {
+void server_invalid_params(request *r, ch_rpc_err *err) {
   if(r->id) {
-    reply_error(r->self, r->id, CH_RPC_INVALID_PARAMS, err->message);
+    server_reply_error(r->self, r->id, CH_RPC_INVALID_PARAMS, err->message);
   } else {
     ch_log_warn("%s: invalid params: %s", r->method, err->message);
   }
@@ -266,7 +218,7 @@ static bool offers_utf8(const cJSON *params) {
 static void handle_initialize(request *r) {
   server *self = r->self;
   if(self->state != STATE_STARTING) {
-    reply_error(self, r->id, CH_RPC_INVALID_REQUEST,
+    server_reply_error(self, r->id, CH_RPC_INVALID_REQUEST,
                 "initialize may only be sent once");
     return;
   }
@@ -276,7 +228,7 @@ static void handle_initialize(request *r) {
   if(!ch_rpc_get_int(r->params, "", "processId", false, 0, INT32_MAX, &pid,
                      &err) ||
      !ch_rpc_get_object(r->params, "", "capabilities", false, &caps, &err)) {
-    invalid_params(r, &err);
+    server_invalid_params(r, &err);
     return;
   }
   options = cJSON_GetObjectItemCaseSensitive(r->params, "initializationOptions");
@@ -293,6 +245,14 @@ static void handle_initialize(request *r) {
 
   ch_encoding enc = offers_utf8(r->params) ? CH_ENC_UTF8 : CH_ENC_UTF16;
   self->docs.encoding = enc;
+  const cJSON *window = cJSON_GetObjectItemCaseSensitive(caps, "window");
+  self->client_progress = cJSON_IsTrue(
+      cJSON_GetObjectItemCaseSensitive(window, "workDoneProgress"));
+  const cJSON *ws = cJSON_GetObjectItemCaseSensitive(caps, "workspace");
+  const cJSON *watch =
+      cJSON_GetObjectItemCaseSensitive(ws, "didChangeWatchedFiles");
+  self->client_watch_dynamic = cJSON_IsTrue(
+      cJSON_GetObjectItemCaseSensitive(watch, "dynamicRegistration"));
 
   cJSON *result = cJSON_CreateObject();
   cJSON *capabilities = cJSON_AddObjectToObject(result, "capabilities");
@@ -303,20 +263,28 @@ static void handle_initialize(request *r) {
   cJSON_AddNumberToObject(sync, "change", 2); /* incremental */
   cJSON *save = cJSON_AddObjectToObject(sync, "save");
   cJSON_AddBoolToObject(save, "includeText", false);
+  cJSON *workspace = cJSON_AddObjectToObject(capabilities, "workspace");
+  cJSON *folders = cJSON_AddObjectToObject(workspace, "workspaceFolders");
+  cJSON_AddBoolToObject(folders, "supported", true);
+  cJSON_AddBoolToObject(folders, "changeNotifications", true);
   cJSON *info = cJSON_AddObjectToObject(result, "serverInfo");
   cJSON_AddStringToObject(info, "name", "chorus");
   cJSON_AddStringToObject(info, "version", CHORUS_VERSION);
   self->state = STATE_RUNNING;
-  reply_result(self, r->id, result);
+  server_reply_result(self, r->id, result);
+  index_start(self, r->params);
   ch_log_info("initialized (positions in %s)",
               enc == CH_ENC_UTF8 ? "utf-8" : "utf-16");
 }
 
-static void handle_initialized(request *r) { r->self->got_initialized = true; }
+static void handle_initialized(request *r) {
+  r->self->got_initialized = true;
+  index_after_initialized(r->self);
+}
 
 static void handle_shutdown(request *r) {
   r->self->state = STATE_SHUT_DOWN;
-  reply_result(r->self, r->id, NULL);
+  server_reply_result(r->self, r->id, NULL);
 }
 
 static void handle_exit(request *r) {
@@ -337,13 +305,13 @@ static void handle_did_open(request *r) {
                         &err) ||
      !ch_rpc_get_int(td, "textDocument", "version", false, INT64_MIN / 2,
                      INT64_MAX / 2, &version, &err)) {
-    invalid_params(r, &err);
+    server_invalid_params(r, &err);
     return;
   }
   text = cJSON_GetObjectItemCaseSensitive(td, "text");
   if(!cJSON_IsString(text)) {
     ch_rpc_fail(&err, "textDocument", "text", "expected a string");
-    invalid_params(r, &err);
+    server_invalid_params(r, &err);
     return;
   }
   size_t len = ch_rpc_string_len(text); /* the text may contain NULs */
@@ -355,6 +323,7 @@ static void handle_did_open(request *r) {
   }
   ch_log_debug("opened %s (%s, %zu bytes)", uri, language ? language : "?",
                len);
+  index_doc_opened(r->self, ch_documents_get(&r->self->docs, uri));
 }
 
 /* Most didChange notifications carry one small change: keep that case off
@@ -371,7 +340,7 @@ static void handle_did_change(request *r) {
      !ch_rpc_get_int(td, "textDocument", "version", false, INT64_MIN / 2,
                      INT64_MAX / 2, &version, &err) ||
      !ch_rpc_get_array(r->params, "", "contentChanges", true, &list, &err)) {
-    invalid_params(r, &err);
+    server_invalid_params(r, &err);
     return;
   }
   ch_change inline_changes[INLINE_CHANGES];
@@ -412,7 +381,7 @@ static void handle_did_change(request *r) {
     i++;
   }
   if(!ok) {
-    invalid_params(r, &err);
+    server_invalid_params(r, &err);
   } else {
     ch_status result =
         ch_documents_change(&r->self->docs, uri, version, changes, count);
@@ -429,34 +398,37 @@ static void handle_did_close(request *r) {
   ch_rpc_err err;
   const char *uri = NULL;
   if(!get_text_document_uri(r->params, &uri, &err)) {
-    invalid_params(r, &err);
+    server_invalid_params(r, &err);
     return;
   }
   if(ch_documents_close(&r->self->docs, uri))
     ch_log_warn("didClose for a document that is not open: %s", uri);
+  else
+    index_doc_closed(r->self, uri);
 }
 
 static void handle_did_save(request *r) {
   ch_rpc_err err;
   const char *uri = NULL;
   if(!get_text_document_uri(r->params, &uri, &err)) {
-    invalid_params(r, &err);
+    server_invalid_params(r, &err);
     return;
   }
   ch_log_debug("saved %s", uri);
+  index_file_saved(r->self, uri);
 }
 
 static void handle_document_text(request *r) {
   ch_rpc_err err;
   const char *uri = NULL;
   if(!get_text_document_uri(r->params, &uri, &err)) {
-    invalid_params(r, &err);
+    server_invalid_params(r, &err);
     return;
   }
   ch_document *doc = ch_documents_get(&r->self->docs, uri);
   if(!doc) {
     char *message = ch_strdupf("document not open: %s", uri);
-    reply_error(r->self, r->id, CH_RPC_INVALID_PARAMS, message);
+    server_reply_error(r->self, r->id, CH_RPC_INVALID_PARAMS, message);
     ch_free(message);
     return;
   }
@@ -483,7 +455,7 @@ static void handle_document_text(request *r) {
   if(!result)
     result = ch_rpc_write_raw_result(&r->self->out, r->id, json.data, json.len);
   if(result)
-    reply_error(r->self, r->id, CH_RPC_REQUEST_FAILED,
+    server_reply_error(r->self, r->id, CH_RPC_REQUEST_FAILED,
                 "the document is too large to send back");
   ch_buf_release(&json);
 }
@@ -530,6 +502,11 @@ static const method_entry methods[] = {
     {"workspace/didChangeConfiguration", NOTE,
      handle_did_change_configuration},
     {"chorus/documentText", REQ, handle_document_text},
+    {"workspace/didChangeWatchedFiles", NOTE, handle_did_change_watched_files},
+    {"workspace/didChangeWorkspaceFolders", NOTE,
+     handle_did_change_workspace_folders},
+    {"chorus/findDefinitions", REQ, handle_find_definitions},
+    {"chorus/indexStatus", REQ, handle_index_status},
     {"$/setTrace", NOTE, handle_set_trace},
     {"$/cancelRequest", NOTE, handle_cancel},
 };
@@ -544,7 +521,7 @@ static const method_entry *find_method(const char *name) {
 
 static void dispatch(server *self, queued *q) {
   if(!q->msg) {
-    reply_error(self, NULL, q->error_code, q->error);
+    server_reply_error(self, NULL, q->error_code, q->error);
     return;
   }
   const char *why = NULL;
@@ -552,11 +529,12 @@ static void dispatch(server *self, queued *q) {
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(q->msg, "id");
   if(kind == CH_RPC_INVALID) {
     bool id_ok = cJSON_IsNumber(id) || cJSON_IsString(id);
-    reply_error(self, id_ok ? id : NULL, CH_RPC_INVALID_REQUEST, why);
+    server_reply_error(self, id_ok ? id : NULL, CH_RPC_INVALID_REQUEST, why);
     return;
   }
   if(kind == CH_RPC_RESPONSE) {
-    ch_log_debug("ignored a response to a request the server did not send");
+    if(cJSON_IsNumber(id))
+      index_response(self, (long)id->valuedouble, q->msg);
     return;
   }
   const char *name =
@@ -568,7 +546,7 @@ static void dispatch(server *self, queued *q) {
                name);
 
   if(q->cancelled && kind == CH_RPC_REQUEST) {
-    reply_error(self, id, CH_RPC_REQUEST_CANCELLED, "request cancelled");
+    server_reply_error(self, id, CH_RPC_REQUEST_CANCELLED, "request cancelled");
     return;
   }
   const method_entry *m = find_method(name);
@@ -576,20 +554,20 @@ static void dispatch(server *self, queued *q) {
   if(self->state == STATE_STARTING && !(m && m->handle == handle_initialize) &&
      !is_exit) {
     if(kind == CH_RPC_REQUEST)
-      reply_error(self, id, CH_RPC_SERVER_NOT_INITIALIZED,
+      server_reply_error(self, id, CH_RPC_SERVER_NOT_INITIALIZED,
                   "the server is not initialized: send initialize first");
     return; /* notifications before initialize are dropped, as LSP says */
   }
   if(self->state == STATE_SHUT_DOWN && !is_exit) {
     if(kind == CH_RPC_REQUEST)
-      reply_error(self, id, CH_RPC_INVALID_REQUEST,
+      server_reply_error(self, id, CH_RPC_INVALID_REQUEST,
                   "the server is shut down: only exit is accepted");
     return;
   }
   if(!m) {
     if(kind == CH_RPC_REQUEST) {
       char *message = ch_strdupf("unknown method: %s", name);
-      reply_error(self, id, CH_RPC_METHOD_NOT_FOUND, message);
+      server_reply_error(self, id, CH_RPC_METHOD_NOT_FOUND, message);
       ch_free(message);
     } else {
       ch_log_debug("ignored notification %s", name);
@@ -598,7 +576,7 @@ static void dispatch(server *self, queued *q) {
   }
   if(m->kind == NOTE && kind == CH_RPC_REQUEST) {
     char *message = ch_strdupf("%s is a notification: send it without id", name);
-    reply_error(self, id, CH_RPC_INVALID_REQUEST, message);
+    server_reply_error(self, id, CH_RPC_INVALID_REQUEST, message);
     ch_free(message);
     return;
   }
@@ -609,7 +587,7 @@ static void dispatch(server *self, queued *q) {
   if(!cJSON_IsObject(r.params)) {
     ch_rpc_err err;
     ch_rpc_fail(&err, "", "params", "expected an object");
-    invalid_params(&r, &err);
+    server_invalid_params(&r, &err);
     return;
   }
   m->handle(&r);
@@ -753,6 +731,9 @@ int ch_server_run(const ch_server_options *options) {
   ch_buf_init(&self->out, MAX_OUTPUT);
   ch_reader_init(&self->reader, self->max_message);
   ch_documents_init(&self->docs, CH_ENC_UTF16, MAX_DOCUMENT);
+  self->docs.on_edit = index_doc_edited;
+  self->docs.on_edit_userdata = self;
+  ch_map_init(&self->pending_docs);
 
   signal(SIGPIPE, SIG_IGN);
   ch_status error = CH_OK;
@@ -798,6 +779,8 @@ int ch_server_run(const ch_server_options *options) {
     ch_free(self->batch[i].error);
   }
   ch_free(self->batch);
+  index_stop(self);
+  ch_map_release(&self->pending_docs, NULL);
   ch_loop_free(self->loop);
   ch_documents_release(&self->docs);
   ch_reader_release(&self->reader);

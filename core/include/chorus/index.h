@@ -162,4 +162,141 @@ ch_record *ch_extract(ch_extractor *self, const ch_language *lang,
                       const char *path, const char *text, uint32_t len,
                       TSTree *old_tree, TSTree **tree_out, ch_status *error);
 
+/* ---- the index ------------------------------------------------------------
+ *
+ * A ch_index owns the records of the files under its workspace roots and a
+ * pool of worker threads that walk, read, parse and extract them. Every
+ * change (a walk, a file changed on disk, an open document edited) ends in
+ * a new snapshot: an immutable, reference-counted view that readers take
+ * with ch_index_snapshot and query without locks for as long as they hold
+ * it. Records of unchanged files are shared between snapshots.
+ *
+ * A snapshot is a base (maps over all files, rebuilt on a worker when many
+ * files changed) plus an overlay of the few files changed since, so a
+ * keystroke in an open document republishes in time proportional to that
+ * file, not to the repository.
+ *
+ * Open documents: their unsaved text wins over the disk. The owner reports
+ * edits (ch_index_doc_edit, with tree-sitter's TSInputEdit in bytes and
+ * byte columns) and the new text (ch_index_doc_update); a worker reparses
+ * incrementally from the previous tree. Updates that pile up while a parse
+ * waits are coalesced into one.
+ *
+ * Threads: all functions may be called from any thread. Callbacks in
+ * ch_index_options run on worker threads: hand them to your own loop.
+ */
+
+typedef struct ch_index ch_index;
+typedef struct ch_snapshot ch_snapshot;
+
+typedef struct ch_index_options {
+  int workers;             /* 0: the number of online CPUs */
+  uint64_t max_file_bytes; /* 0: the walk's default (1 MiB) */
+  const char *const *ignore_globs; /* extra ignore patterns; copied */
+  /* NULL: the default cache file per root (chorus/cache.h); "": none. */
+  const char *cache_dir;
+  /* Called on a worker after each published snapshot and during the first
+   * indexing of a root; may be NULL. */
+  void (*on_change)(void *userdata);
+  void *userdata;
+} ch_index_options;
+
+/* Counters for progress and `chorus index`. */
+typedef struct ch_index_stats {
+  size_t roots_pending; /* roots whose first walk is not finished */
+  size_t queued;        /* files waiting to be parsed */
+  size_t files_seen;    /* files the walks found so far */
+  size_t files_done;    /* of those, indexed (parsed or from cache) */
+  size_t parsed;        /* parsed in this process */
+  size_t cache_hits;    /* reused from the cache without parsing */
+  size_t failed;        /* unreadable or unparsable */
+  uint64_t bytes;       /* source bytes indexed */
+  bool idle; /* nothing queued or running and the newest snapshot is out */
+} ch_index_stats;
+
+ch_index *ch_index_new(const ch_index_options *options, ch_status *error);
+/* Stops the workers (waiting for the running jobs), saves the caches when
+ * records changed since they were last saved, and frees everything.
+ * Snapshots still held stay valid. NULL is a no-op. */
+void ch_index_free(ch_index *self);
+
+/* Adds a workspace root (absolute path; copied) and starts indexing it in
+ * the background. Adding a root twice does nothing. */
+ch_status ch_index_add_root(ch_index *self, const char *root);
+/* Removes a root and its files. */
+ch_status ch_index_remove_root(ch_index *self, const char *root);
+
+/* A file changed, appeared or vanished on disk (absolute path): re-check
+ * it on a worker. Paths outside every root, ignored or not indexable are
+ * dropped. */
+void ch_index_file_changed(ch_index *self, const char *path);
+
+/* Open documents (absolute paths). _doc_open and _doc_update copy text. */
+ch_status ch_index_doc_open(ch_index *self, const char *path,
+                            const ch_language *lang, const char *text,
+                            uint32_t len, int64_t version);
+ch_status ch_index_doc_edit(ch_index *self, const char *path,
+                            const TSInputEdit *edit);
+ch_status ch_index_doc_update(ch_index *self, const char *path,
+                              const char *text, uint32_t len,
+                              int64_t version);
+void ch_index_doc_close(ch_index *self, const char *path);
+
+/* The current snapshot, with a reference the caller drops with
+ * ch_snapshot_unref. Never NULL (an empty index has an empty snapshot). */
+ch_snapshot *ch_index_snapshot(ch_index *self);
+void ch_index_stats_get(ch_index *self, ch_index_stats *out);
+/* Blocks until no work is queued or running and the latest snapshot is
+ * published (for the CLI and tests; never call it on the loop thread). */
+void ch_index_wait_idle(ch_index *self);
+/* Saves the cache of every root now (also done when the first indexing of
+ * a root ends and by ch_index_free). */
+void ch_index_save_cache(ch_index *self);
+
+/* ---- snapshots ----------------------------------------------------------- */
+
+ch_snapshot *ch_snapshot_ref(ch_snapshot *self);
+void ch_snapshot_unref(ch_snapshot *self);
+
+/* Files are numbered 0..count-1 within one snapshot. */
+uint32_t ch_snapshot_count(const ch_snapshot *self);
+/* Borrowed for the life of the snapshot; NULL past the end. */
+const ch_record *ch_snapshot_file(const ch_snapshot *self, uint32_t id);
+/* The absolute path of a file (borrowed), and its root. */
+const char *ch_snapshot_abs_path(const ch_snapshot *self, uint32_t id);
+const char *ch_snapshot_root(const ch_snapshot *self, uint32_t id);
+/* The id of an absolute path. */
+bool ch_snapshot_lookup(const ch_snapshot *self, const char *path,
+                        uint32_t *id);
+
+/* A definition found by a query. */
+typedef struct ch_def_ref {
+  uint32_t file;     /* snapshot file id */
+  uint32_t def;      /* index into that record's defs */
+  uint32_t proximity; /* 0 same file, 1 imported by the asking file, 2 same
+                         directory, 3 elsewhere */
+} ch_def_ref;
+
+/* Definitions named exactly `name`, nearest first (proximity, then the
+ * length of the common directory prefix, then path). `from` is the asking
+ * file's id or CH_NONE. Writes up to max, returns the total count. */
+size_t ch_snapshot_find(const ch_snapshot *self, const char *name,
+                        uint32_t from, ch_def_ref *out, size_t max);
+/* Definitions whose name starts with prefix, ordered by proximity then
+ * name. */
+size_t ch_snapshot_find_prefix(const ch_snapshot *self, const char *prefix,
+                               uint32_t from, ch_def_ref *out, size_t max);
+/* Files a file imports (resolved), in import order, deduplicated. */
+size_t ch_snapshot_imports(const ch_snapshot *self, uint32_t id,
+                           uint32_t *out, size_t max);
+/* Files that import a file. */
+size_t ch_snapshot_importers(const ch_snapshot *self, uint32_t id,
+                             uint32_t *out, size_t max);
+/* Imports of a file that resolved to nothing. */
+size_t ch_snapshot_unresolved(const ch_snapshot *self, uint32_t id);
+/* A file's outline: one line per definition, "row: signature", indented
+ * by container depth, no bodies. Appends to out. */
+ch_status ch_snapshot_outline(const ch_snapshot *self, uint32_t id,
+                              ch_buf *out);
+
 #endif

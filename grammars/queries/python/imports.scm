@@ -1,0 +1,22 @@
+; Imports for chorus' extractor (core/src/extract.c): @import.auto is the
+; statement (relative when the module starts with a dot, else a module),
+; @spec the module as written, @name each imported name.
+(import_statement
+  name: (dotted_name) @spec) @import.auto
+
+(import_statement
+  name: (aliased_import
+    name: (dotted_name) @spec)) @import.auto
+
+(import_from_statement
+  module_name: (_) @spec
+  name: (dotted_name) @name) @import.auto
+
+(import_from_statement
+  module_name: (_) @spec
+  name: (aliased_import
+    name: (dotted_name) @name)) @import.auto
+
+(import_from_statement
+  module_name: (_) @spec
+  (wildcard_import) @name) @import.auto

@@ -1,0 +1,57 @@
+; Imports for chorus' extractor (core/src/extract.c): @import.auto is the
+; statement or call (relative when the spec starts with . or /, else a
+; package), @spec the string, @name each imported name as exported by the
+; module (@name.default: "default", @name.star: "*").
+; typescript/imports.scm and tsx/imports.scm are the same file: keep them
+; identical.
+(import_statement
+  (import_clause
+    (identifier) @name.default)
+  source: (string) @spec) @import.auto
+
+(import_statement
+  (import_clause
+    (named_imports
+      (import_specifier
+        name: (_) @name)))
+  source: (string) @spec) @import.auto
+
+(import_statement
+  (import_clause
+    (namespace_import) @name.star)
+  source: (string) @spec) @import.auto
+
+(import_statement
+  source: (string) @spec) @import.auto
+
+(export_statement
+  (export_clause
+    (export_specifier
+      name: (_) @name))
+  source: (string) @spec) @import.auto
+
+(export_statement
+  "*" @name.star
+  source: (string) @spec) @import.auto
+
+(export_statement
+  source: (string) @spec) @import.auto
+
+(call_expression
+  function: (identifier) @_fn
+  arguments: (arguments
+    .
+    (string) @spec
+    .)
+  (#eq? @_fn "require")) @import.auto
+
+(call_expression
+  function: (import)
+  arguments: (arguments
+    .
+    (string) @spec
+    .)) @import.auto
+
+(import_statement
+  (import_require_clause
+    source: (string) @spec)) @import.auto
