@@ -25,17 +25,85 @@
 
 /* ---- roots ------------------------------------------------------------------ */
 
+/* ---- the server's own file watcher -------------------------------------------- */
+
+typedef struct watch_job {
+  ch_watcher *watcher;
+  char *root;
+} watch_job;
+
+/* Adding a tree walks every directory under it: on a thread of its own,
+ * never on the loop. */
+static void *watch_thread(void *arg) {
+  watch_job *job = arg;
+  ch_status st = ch_watcher_add_tree(job->watcher, job->root, NULL);
+  if(st && st != CH_ERR_CANCELLED)
+    ch_log_warn("watching %s: %s", job->root, ch_strerror(st));
+  ch_free(job->root);
+  ch_free(job);
+  return NULL;
+}
+
+static void watch_root(server *self, const char *path) {
+  if(!self->watcher) return;
+  watch_job *job = ch_malloc(sizeof(*job));
+  job->watcher = self->watcher;
+  job->root = ch_strdup(path);
+  pthread_t t;
+  if(pthread_create(&t, NULL, watch_thread, job) != 0) {
+    ch_free(job->root);
+    ch_free(job);
+    return;
+  }
+  self->watch_threads = ch_realloc(self->watch_threads,
+                                   (self->nwatch_threads + 1) * sizeof(t));
+  self->watch_threads[self->nwatch_threads++] = t;
+}
+
+static void on_watched_change(const char *path, void *ud) {
+  server *self = ud;
+  if(self->index) ch_index_file_changed(self->index, path);
+}
+
+static void on_watcher_readable(ch_loop *loop, int fd, unsigned events,
+                                void *ud) {
+  server *self = ud;
+  ch_watcher_read(self->watcher, on_watched_change, self);
+}
+
+/* ---- roots ------------------------------------------------------------------ */
+
+static void add_root_path(server *self, const char *path) {
+  ch_status st = ch_index_add_root(self->index, path);
+  if(st) {
+    ch_log_warn("cannot index %s: %s", path, ch_strerror(st));
+    return;
+  }
+  ch_log_info("indexing %s", path);
+  self->root_paths = ch_realloc(self->root_paths,
+                                (self->nroot_paths + 1) * sizeof(char *));
+  self->root_paths[self->nroot_paths++] = ch_strdup(path);
+  watch_root(self, path);
+}
+
+static void remove_root_path(server *self, const char *path) {
+  ch_index_remove_root(self->index, path);
+  if(self->watcher) ch_watcher_remove_tree(self->watcher, path);
+  for(size_t i = 0; i < self->nroot_paths; i++) {
+    if(strcmp(self->root_paths[i], path) != 0) continue;
+    ch_free(self->root_paths[i]);
+    self->root_paths[i] = self->root_paths[--self->nroot_paths];
+    break;
+  }
+}
+
 static void add_root_uri(server *self, const char *uri) {
   char *path = ch_uri_to_path(uri);
   if(!path) {
     ch_log_warn("workspace folder is not a file URI: %s", uri);
     return;
   }
-  ch_status st = ch_index_add_root(self->index, path);
-  if(st)
-    ch_log_warn("cannot index %s: %s", path, ch_strerror(st));
-  else
-    ch_log_info("indexing %s", path);
+  add_root_path(self, path);
   ch_free(path);
 }
 
@@ -76,17 +144,32 @@ void index_start(server *self, const cJSON *params) {
     return;
   }
   const cJSON *root_path = cJSON_GetObjectItemCaseSensitive(params, "rootPath");
-  if(cJSON_IsString(root_path) && root_path->valuestring[0] == '/') {
-    ch_index_add_root(self->index, root_path->valuestring);
-    ch_log_info("indexing %s", root_path->valuestring);
-  }
+  if(cJSON_IsString(root_path) && root_path->valuestring[0] == '/')
+    add_root_path(self, root_path->valuestring);
 }
 
 void index_stop(server *self) {
   if(self->doc_timer) ch_loop_timer_stop(self->loop, self->doc_timer);
   self->doc_timer = 0;
+  if(self->watcher) {
+    /* Removing the roots makes walks still running end early. */
+    for(size_t i = 0; i < self->nroot_paths; i++)
+      ch_watcher_remove_tree(self->watcher, self->root_paths[i]);
+    for(size_t i = 0; i < self->nwatch_threads; i++)
+      pthread_join(self->watch_threads[i], NULL);
+    ch_free(self->watch_threads);
+    self->watch_threads = NULL;
+    self->nwatch_threads = 0;
+    ch_loop_watch(self->loop, ch_watcher_fd(self->watcher), 0, NULL, NULL);
+    ch_watcher_free(self->watcher);
+    self->watcher = NULL;
+  }
   ch_index_free(self->index);
   self->index = NULL;
+  for(size_t i = 0; i < self->nroot_paths; i++) ch_free(self->root_paths[i]);
+  ch_free(self->root_paths);
+  self->root_paths = NULL;
+  self->nroot_paths = 0;
 }
 
 /* The glob of every extension the index knows, for the file watcher. */
@@ -106,8 +189,29 @@ static char *watch_glob(void) {
   return ch_buf_detach(&b, NULL);
 }
 
+/* Without dynamic registration the client will not tell the server about
+ * files changed on disk: watch them with inotify. Roots known so far are
+ * added now, later ones as they come. */
+static void start_watcher(server *self) {
+  ch_status error = CH_OK;
+  self->watcher = ch_watcher_new(&error);
+  if(!self->watcher) {
+    ch_log_warn("cannot watch files (%s); changes on disk are seen on save",
+                ch_strerror(error));
+    return;
+  }
+  ch_loop_watch(self->loop, ch_watcher_fd(self->watcher), CH_LOOP_READ,
+                on_watcher_readable, self);
+  for(size_t i = 0; i < self->nroot_paths; i++)
+    watch_root(self, self->root_paths[i]);
+}
+
 void index_after_initialized(server *self) {
-  if(!self->index || !self->client_watch_dynamic) return;
+  if(!self->index) return;
+  if(!self->client_watch_dynamic) {
+    start_watcher(self);
+    return;
+  }
   cJSON *params = cJSON_CreateObject();
   cJSON *regs = cJSON_AddArrayToObject(params, "registrations");
   cJSON *reg = cJSON_CreateObject();
@@ -310,7 +414,7 @@ void handle_did_change_workspace_folders(request *r) {
   cJSON_ArrayForEach(f, removed) {
     const cJSON *uri = cJSON_GetObjectItemCaseSensitive(f, "uri");
     char *path = cJSON_IsString(uri) ? ch_uri_to_path(uri->valuestring) : NULL;
-    if(path) ch_index_remove_root(r->self->index, path);
+    if(path) remove_root_path(r->self, path);
     ch_free(path);
   }
   cJSON_ArrayForEach(f, added) {

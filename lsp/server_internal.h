@@ -12,6 +12,7 @@
 #include "chorus/config.h"
 #include "chorus/index.h"
 #include "chorus/loop.h"
+#include "chorus/watch.h"
 #include "documents.h"
 #include "rpc.h"
 #include "server.h"
@@ -71,8 +72,13 @@ typedef struct server {
   long progress_request;    /* id of window/workDoneProgress/create, or 0 */
   int progress_state;       /* 0 none, 1 requested, 2 begun, 3 ended */
   uint64_t progress_last_ms;
-  bool index_notify_posted; /* an index change is queued for the loop */
-  atomic_bool index_changed;
+  atomic_bool index_changed; /* an index change is queued for the loop */
+  /* inotify, for clients that cannot watch files for the server. */
+  struct ch_watcher *watcher;
+  pthread_t *watch_threads; /* adding trees to the watcher */
+  size_t nwatch_threads;
+  char **root_paths; /* the workspace roots, owned */
+  size_t nroot_paths;
 } server;
 
 typedef struct request {

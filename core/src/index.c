@@ -472,15 +472,21 @@ typedef struct disk_entry {
   uint32_t root;
 } disk_entry;
 
+/* An open document. One parse at a time per document, so results land in
+ * order. `edits` holds every edit since the text `tree` was parsed from;
+ * the newest text not yet parsed includes the first `text_edits` of them,
+ * so a job edits a copy of the tree with exactly those before reparsing. */
 typedef struct doc {
   const ch_language *lang;
-  TSTree *tree;      /* of the last parsed version; NULL before the first */
-  TSInputEdit *edits; /* since `tree` */
+  TSTree *tree;       /* of the last parsed text; NULL before the first */
+  TSInputEdit *edits; /* since `tree`'s text */
   size_t nedits, edits_cap;
   char *text; /* newest text not yet taken by a job; owned */
   uint32_t len;
+  size_t text_edits; /* edits included in `text` */
   int64_t version;
-  bool queued;
+  uint64_t generation; /* bumped by ch_index_doc_open */
+  bool queued, running;
   ch_record *rec; /* newest record */
 } doc;
 
@@ -831,20 +837,21 @@ static void do_file(ch_index *self, ch_extractor *ex, const char *abs) {
 static void do_doc(ch_index *self, ch_extractor *ex, const char *abs) {
   pthread_mutex_lock(&self->lock);
   doc *d = ch_map_get(&self->docs, abs);
-  if(!d || !d->text) {
-    if(d) d->queued = false;
+  if(d) d->queued = false;
+  if(!d || !d->text || d->running) {
+    /* Nothing new, or a parse is running: it requeues when it ends. */
     pthread_mutex_unlock(&self->lock);
     return;
   }
-  /* Take the newest text and the edits since the last tree. */
   char *text = d->text;
   uint32_t len = d->len;
-  int64_t version = d->version;
+  size_t used = d->text_edits;
+  uint64_t generation = d->generation;
   d->text = NULL;
-  d->queued = false;
+  d->text_edits = 0;
+  d->running = true;
   TSTree *old = d->tree ? ts_tree_copy(d->tree) : NULL;
-  for(size_t i = 0; old && i < d->nedits; i++) ts_tree_edit(old, &d->edits[i]);
-  d->nedits = 0;
+  for(size_t i = 0; old && i < used; i++) ts_tree_edit(old, &d->edits[i]);
   const ch_language *lang = d->lang;
   uint32_t r = find_root(self, abs);
   char *rel = ch_strdup(rel_in(r == CH_NONE ? NULL : &self->roots[r], abs));
@@ -859,18 +866,31 @@ static void do_doc(ch_index *self, ch_extractor *ex, const char *abs) {
 
   pthread_mutex_lock(&self->lock);
   d = ch_map_get(&self->docs, abs);
-  if(!d || !rec) {
-    /* Closed meanwhile, or a language without queries. */
-    if(tree) ts_tree_delete(tree);
-    ch_record_unref(rec);
-  } else {
-    if(d->tree) ts_tree_delete(d->tree);
-    d->tree = tree;
-    ch_record_unref(d->rec);
-    d->rec = rec;
-    (void)version;
-    mark_dirty(self, abs);
+  if(d && d->generation == generation) {
+    d->running = false;
+    /* The edits this parse consumed are history now. */
+    memmove(d->edits, d->edits + used, (d->nedits - used) * sizeof(*d->edits));
+    d->nedits -= used;
+    if(rec) {
+      if(d->tree) ts_tree_delete(d->tree);
+      d->tree = tree;
+      tree = NULL;
+      ch_record_unref(d->rec);
+      d->rec = rec;
+      rec = NULL;
+      mark_dirty(self, abs);
+    } else {
+      ch_log_debug("index: %s: %s", abs, ch_strerror(error));
+    }
+  } else if(d) {
+    d->running = false; /* reopened meanwhile: this result is stale */
   }
+  if(d && d->text && !d->queued) {
+    d->queued = true;
+    push_job(self, JOB_DOC, abs);
+  }
+  if(tree) ts_tree_delete(tree);
+  ch_record_unref(rec);
   pthread_mutex_unlock(&self->lock);
 }
 
@@ -1235,8 +1255,40 @@ ch_status ch_index_remove_root(ch_index *self, const char *path) {
   return result;
 }
 
+/* Queues a re-check of one path. Lock held. */
+static void queue_check(ch_index *self, const char *path, uint32_t r) {
+  if(ch_map_get(&self->queued, path)) return;
+  ch_map_put(&self->queued, path, (void *)1);
+  self->roots[r].pending++;
+  push_job(self, JOB_FILE, path);
+}
+
 void ch_index_file_changed(ch_index *self, const char *path) {
   if(!path || path[0] != '/') return;
+  /* A directory, or a path that is gone (maybe a directory): re-check every
+   * indexed file under it; watchers report a removed directory once. */
+  struct stat st;
+  bool exists = stat(path, &st) == 0;
+  if(!exists || S_ISDIR(st.st_mode)) {
+    size_t plen = strlen(path);
+    pthread_mutex_lock(&self->lock);
+    size_t it = 0;
+    const char *key;
+    void *value;
+    size_t n = 0;
+    char **under = ch_malloc((self->disk.len + 1) * sizeof(char *));
+    while(ch_map_next(&self->disk, &it, &key, &value))
+      if(strncmp(key, path, plen) == 0 && key[plen] == '/')
+        under[n++] = ch_strdup(key);
+    for(size_t i = 0; i < n; i++) {
+      uint32_t r = ((disk_entry *)ch_map_get(&self->disk, under[i]))->root;
+      queue_check(self, under[i], r);
+      ch_free(under[i]);
+    }
+    ch_free(under);
+    pthread_mutex_unlock(&self->lock);
+    if(exists) return;
+  }
   pthread_mutex_lock(&self->lock);
   uint32_t r = find_root(self, path);
   if(r != CH_NONE) {
@@ -1245,13 +1297,10 @@ void ch_index_file_changed(ch_index *self, const char *path) {
       rt->ignore = ch_ignore_new(rt->path, (const char *const *)self->globs);
     const char *rel = rel_in(rt, path);
     bool ignored = rt->ignore && ch_ignore_match(rt->ignore, rel, false);
-    if(ignored) {
+    if(ignored)
       set_disk(self, path, r, NULL);
-    } else if(!ch_map_get(&self->queued, path)) {
-      ch_map_put(&self->queued, path, (void *)1);
-      rt->pending++;
-      push_job(self, JOB_FILE, path);
-    }
+    else
+      queue_check(self, path, r);
   }
   pthread_mutex_unlock(&self->lock);
 }
@@ -1269,10 +1318,12 @@ ch_status ch_index_doc_open(ch_index *self, const char *path,
   if(d->tree) ts_tree_delete(d->tree);
   d->tree = NULL;
   d->nedits = 0;
+  d->generation++;
   d->lang = lang;
   ch_free(d->text);
   d->text = ch_memdup(text, len);
   d->len = len;
+  d->text_edits = 0;
   d->version = version;
   if(!d->queued) {
     d->queued = true;
@@ -1286,7 +1337,7 @@ ch_status ch_index_doc_edit(ch_index *self, const char *path,
                             const TSInputEdit *edit) {
   pthread_mutex_lock(&self->lock);
   doc *d = ch_map_get(&self->docs, path);
-  if(d && d->tree) {
+  if(d) {
     if(d->nedits == d->edits_cap) {
       d->edits_cap = d->edits_cap ? d->edits_cap * 2 : 8;
       d->edits = ch_realloc(d->edits, d->edits_cap * sizeof(*d->edits));
@@ -1306,6 +1357,7 @@ ch_status ch_index_doc_update(ch_index *self, const char *path,
     ch_free(d->text);
     d->text = ch_memdup(text, len);
     d->len = len;
+    d->text_edits = d->nedits;
     d->version = version;
     if(!d->queued) {
       d->queued = true;

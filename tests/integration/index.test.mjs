@@ -280,3 +280,34 @@ test('a restart reuses the cache instead of parsing again', opts, async (t) => {
     assert.equal((await s.waitExit()).code, 0);
   }
 });
+
+test('without a client watcher, the server sees disk changes itself', opts, async (t) => {
+  const root = makeRepo(pyRepo);
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const s = await startServer(t);
+  // No workspace.didChangeWatchedFiles capability, as Neovim 0.7.
+  await s.request('initialize', { ...initializeParams(['utf-16']), rootUri: pathToFileURL(root).href });
+  await s.notify('initialized', {});
+  await waitReady(s);
+  let defs;
+  // The watch is set up in the background: keep writing until it is seen.
+  const deadline = Date.now() + WAIT_MS;
+  let n = 0;
+  do {
+    mkdirSync(path.join(root, 'fresh'), { recursive: true });
+    writeFileSync(path.join(root, 'fresh/found.py'), `def seen_by_inotify():\n    return ${n++}\n`);
+    await new Promise((r) => setTimeout(r, 50));
+    await waitReady(s);
+    defs = await find(s, 'seen_by_inotify');
+  } while (!defs.length && Date.now() < deadline);
+  assert.equal(defs.length, 1);
+  // A deleted directory takes its files along.
+  rmSync(path.join(root, 'fresh'), { recursive: true, force: true });
+  const gone = Date.now() + WAIT_MS;
+  do {
+    await new Promise((r) => setTimeout(r, 20));
+    await waitReady(s);
+    defs = await find(s, 'seen_by_inotify');
+  } while (defs.length && Date.now() < gone);
+  assert.deepEqual(defs, []);
+});

@@ -228,7 +228,8 @@ ch_status ch_index_remove_root(ch_index *self, const char *root);
 
 /* A file changed, appeared or vanished on disk (absolute path): re-check
  * it on a worker. Paths outside every root, ignored or not indexable are
- * dropped. */
+ * dropped. For a directory, or a path that no longer exists, every indexed
+ * file under it is re-checked too (a deleted or renamed directory). */
 void ch_index_file_changed(ch_index *self, const char *path);
 
 /* Open documents (absolute paths). _doc_open and _doc_update copy text. */

@@ -32,12 +32,17 @@
 #include "chorus/workspace.h"
 
 static char *g_home; /* the temporary HOME of this process */
+/* Every temporary folder made, removed again at exit even when a failed
+ * assertion left a test half-way. */
+static char *g_tmps[64];
+static size_t g_ntmps;
 
 /* ---- file system helpers ------------------------------------------------- */
 
 static char *make_tmp(void) {
   char tmpl[] = "/tmp/chorus-ws-XXXXXX";
   assert_non_null(mkdtemp(tmpl));
+  if(g_ntmps < CH_ARRAY_LEN(g_tmps)) g_tmps[g_ntmps++] = ch_strdup(tmpl);
   return ch_strdup(tmpl);
 }
 
@@ -229,9 +234,24 @@ static void repo_record(repo *r, const char *rel, bool is_dir) {
   ch_free(p);
 }
 
+/* A file of the repository: "int x;" when its name says it is code, "x"
+ * otherwise. It is a hard link to one of two files in the temporary HOME
+ * when it can be: a link costs a fraction of a new file on slow disks. */
 static void repo_file(repo *r, const char *rel) {
-  const char *text = ch_syntax_by_path(rel, NULL, 0) ? "int x;\n" : "x\n";
-  put_text(r->dir, rel, text);
+  bool code = ch_syntax_by_path(rel, NULL, 0) != NULL;
+  const char *text = code ? "int x;\n" : "x\n";
+  char *tmpl = ch_strdupf("%s/%s", g_home, code ? "code.tmpl" : "text.tmpl");
+  if(access(tmpl, F_OK))
+    put_text(g_home, code ? "code.tmpl" : "text.tmpl", text);
+  char *dir = ch_strdup(rel);
+  char *slash = strrchr(dir, '/');
+  if(slash) *slash = '\0';
+  mkdirs(r->dir, slash ? dir : "");
+  char *path = ch_strdupf("%s/%s", r->dir, rel);
+  if(link(tmpl, path)) put_text(r->dir, rel, text);
+  ch_free(path);
+  ch_free(dir);
+  ch_free(tmpl);
   repo_record(r, rel, false);
 }
 
@@ -263,7 +283,8 @@ static void repo_info_exclude(repo *r, const char *text) {
 
 /* git's answer for every recorded path: true when ignored. */
 static bool *git_ignored(repo *r) {
-  char *in = ch_strdupf("%s.in", r->dir), *out = ch_strdupf("%s.out", r->dir);
+  char *in = ch_strdupf("%s/check.in", g_home);
+  char *out = ch_strdupf("%s/check.out", g_home);
   FILE *f = fopen(in, "wb");
   assert_non_null(f);
   for(size_t i = 0; i < r->n; i++)
@@ -292,7 +313,7 @@ static bool *git_ignored(repo *r) {
 /* The untracked files git lists (all files are untracked): the ones it
  * does not ignore. */
 static void git_others(repo *r, ch_map *set) {
-  char *out = ch_strdupf("%s.others", r->dir);
+  char *out = ch_strdupf("%s/others.out", g_home);
   assert_int_equal(sh("git -C '%s' ls-files --others --exclude-standard -z "
                       ">'%s'",
                       r->dir, out),
@@ -1397,7 +1418,11 @@ int main(void) {
   const char *filter = getenv("CHORUS_TEST_FILTER");
   if(filter && *filter) cmocka_set_test_filter(filter);
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
-  rm_rf(g_home);
+  for(size_t i = 0; i < g_ntmps; i++) {
+    /* g_home is one of them; gone already after a passing test is fine. */
+    if(sh("rm -rf -- '%s'", g_tmps[i])) failed++;
+    ch_free(g_tmps[i]);
+  }
   ch_free(g_home);
   ch_free(xdg);
   return failed;
