@@ -121,6 +121,8 @@ void index_start(server *self, const cJSON *params) {
   memset(&options, 0, sizeof(options));
   options.on_change = on_index_change;
   options.userdata = self;
+  options.ignore_globs = (const char *const *)self->config.ignore;
+  options.max_file_bytes = self->config.max_file_bytes;
   ch_status error = CH_OK;
   self->index = ch_index_new(&options, &error);
   if(!self->index) {

@@ -783,6 +783,7 @@ int ch_server_run(const ch_server_options *options) {
   ch_map_release(&self->pending_docs, NULL);
   ch_loop_free(self->loop);
   ch_documents_release(&self->docs);
+  ch_config_release(&self->config);
   ch_reader_release(&self->reader);
   ch_buf_release(&self->out);
   return code;

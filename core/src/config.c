@@ -12,6 +12,34 @@
 void ch_config_init(ch_config *self) {
   self->log_level = CH_LOG_INFO;
   self->has_log_level = false;
+  self->ignore = NULL;
+  self->max_file_bytes = 0;
+}
+
+static void free_list(char **list) {
+  for(size_t i = 0; list && list[i]; i++) ch_free(list[i]);
+  ch_free(list);
+}
+
+void ch_config_release(ch_config *self) {
+  free_list(self->ignore);
+  ch_config_init(self);
+}
+
+/* A JSON array of strings as a new NULL-terminated list, or NULL. */
+static char **string_list(const cJSON *item) {
+  if(!cJSON_IsArray(item)) return NULL;
+  size_t n = (size_t)cJSON_GetArraySize(item), i = 0;
+  char **list = ch_calloc(n + 1, sizeof(char *));
+  const cJSON *e;
+  cJSON_ArrayForEach(e, item) {
+    if(!cJSON_IsString(e)) {
+      free_list(list);
+      return NULL;
+    }
+    list[i++] = ch_strdup(e->valuestring);
+  }
+  return list;
 }
 
 static void problem(ch_buf *problems, const char *origin, const char *field,
@@ -41,6 +69,24 @@ ch_status ch_config_apply_json(ch_config *self, const cJSON *obj,
       }
       self->log_level = level;
       self->has_log_level = true;
+    } else if(strcmp(key, "ignore") == 0) {
+      char **list = string_list(item);
+      if(!list) {
+        problem(problems, origin, key, "expected an array of strings");
+        result = CH_ERR_INVALID;
+        continue;
+      }
+      free_list(self->ignore);
+      self->ignore = list;
+    } else if(strcmp(key, "maxFileBytes") == 0) {
+      if(!cJSON_IsNumber(item) || item->valuedouble < 1 ||
+         item->valuedouble > 1e12 ||
+         item->valuedouble != (double)(uint64_t)item->valuedouble) {
+        problem(problems, origin, key, "expected a positive whole number");
+        result = CH_ERR_INVALID;
+        continue;
+      }
+      self->max_file_bytes = (uint64_t)item->valuedouble;
     } else {
       problem(problems, origin, key, "unknown field (ignored)");
       result = CH_ERR_INVALID;

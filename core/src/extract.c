@@ -77,9 +77,9 @@
  * Doc comments: the comments right above the definition (or above the Rust
  * attributes right above it): each starts its own line, nothing but other
  * such comments lies between them and the definition, no blank line
- * separates them, and the last ends on the line before the definition. Python takes the docstring first. Kept raw (markers,
- * newlines and indentation), trailing whitespace removed, at most DOC_MAX
- * bytes.
+ * separates them, and the last ends on the line before the definition. Python
+ * takes the docstring first. Kept raw (markers, newlines and indentation),
+ * trailing whitespace removed, at most DOC_MAX bytes.
  *
  * Identifiers: named leaves whose type contains "identifier" (identifier,
  * type_identifier, field_identifier, property_identifier,
@@ -109,12 +109,12 @@
 #define CUT_DEPTH_MAX 2
 
 /* Grows arr (cap elements) by doubling so that it holds at least n + 1. */
-#define GROW(arr, n, cap)                                                     \
-  do {                                                                        \
-    if((n) >= (cap)) {                                                        \
-      (cap) = (cap) ? (cap) * 2 : 64;                                         \
-      (arr) = ch_realloc((arr), (size_t)(cap) * sizeof(*(arr)));             \
-    }                                                                         \
+#define GROW(arr, n, cap)                                                      \
+  do {                                                                         \
+    if((n) >= (cap)) {                                                         \
+      (cap) = (cap) ? (cap)*2 : 64;                                            \
+      (arr) = ch_realloc((arr), (size_t)(cap) * sizeof(*(arr)));               \
+    }                                                                          \
   } while(0)
 
 /* ---- languages ----------------------------------------------------------- */
@@ -150,16 +150,16 @@ typedef struct lang_rules {
 #define LIST(...) ((const char *const[]){__VA_ARGS__, NULL})
 static const char *const none[] = {NULL};
 
-#define JS_WRAPS                                                              \
-  LIST("export_statement", "lexical_declaration", "variable_declaration",     \
+#define JS_WRAPS                                                               \
+  LIST("export_statement", "lexical_declaration", "variable_declaration",      \
        "ambient_declaration")
 
 static const lang_rules rules_table[] = {
     {"c", none, none, none, AUTO_NONE, UPPER_NONE, false, true},
     {"cpp", LIST("template_declaration"), none, none, AUTO_NONE, UPPER_NONE,
      false, true},
-    {"python", none, LIST("decorated_definition"), none, AUTO_DOTTED,
-     UPPER_ANY, true, false},
+    {"python", none, LIST("decorated_definition"), none, AUTO_DOTTED, UPPER_ANY,
+     true, false},
     {"javascript", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false},
     {"typescript", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false},
     {"tsx", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false},
@@ -170,14 +170,20 @@ static const lang_rules rules_table[] = {
     {"java", none, none, none, AUTO_NONE, UPPER_NONE, false, false},
 };
 
-static const lang_rules default_rules = {"", none, none, none, AUTO_NONE,
-                                         UPPER_NONE, false, false};
+static const lang_rules default_rules = {"",        none,       none,  none,
+                                         AUTO_NONE, UPPER_NONE, false, false};
 
 /* String and character literals: one token each. */
-static const char *const string_types[] = {
-    "string",           "string_literal", "raw_string_literal",
-    "char_literal",     "character_literal", "template_string",
-    "interpreted_string_literal", "rune_literal", "system_lib_string", NULL};
+static const char *const string_types[] = {"string",
+                                           "string_literal",
+                                           "raw_string_literal",
+                                           "char_literal",
+                                           "character_literal",
+                                           "template_string",
+                                           "interpreted_string_literal",
+                                           "rune_literal",
+                                           "system_lib_string",
+                                           NULL};
 
 enum {
   SYM_IDENT = 1 << 0,
@@ -192,10 +198,10 @@ enum {
 
 typedef enum cap_role {
   R_IGNORE = 0,
-  R_DEF,        /* arg: kind */
-  R_NAME,       /* defs: the name; imports: an imported name */
-  R_NAME_DECL,  /* defs: C declarator */
-  R_NAME_LIT,   /* imports: literal name (arg 1: "default", 2: "*") */
+  R_DEF,       /* arg: kind */
+  R_NAME,      /* defs: the name; imports: an imported name */
+  R_NAME_DECL, /* defs: C declarator */
+  R_NAME_LIT,  /* imports: literal name (arg 1: "default", 2: "*") */
   R_OWNER,
   R_IMPORT, /* arg: ch_import_kind or IMPORT_AUTO */
   R_SPEC,
@@ -216,8 +222,8 @@ typedef enum pred_op {
 typedef struct pred {
   pred_op op;
   uint32_t capture;
-  bool arg_is_capture;          /* eq?/not-eq? against another capture */
-  uint32_t arg;                 /* capture id or string id */
+  bool arg_is_capture;               /* eq?/not-eq? against another capture */
+  uint32_t arg;                      /* capture id or string id */
   const TSQueryPredicateStep *steps; /* any-of: the string steps */
   uint32_t nsteps;
   regex_t *re; /* match?: NULL when the pattern does not compile */
@@ -267,7 +273,7 @@ typedef struct wrap_rec {
   uint32_t inner_start, inner_end; /* the wrapped child */
   uint32_t start, end;             /* the wrapper */
   bool sig;                        /* its text belongs to the signature */
-  bool is_const; /* a `const` declaration */
+  bool is_const;                   /* a `const` declaration */
 } wrap_rec;
 
 /* A definition match, then a definition being settled. */
@@ -391,7 +397,8 @@ static size_t utf8_floor(const char *s, size_t n) {
   return (i - 1) + want > n ? i - 1 : n;
 }
 
-/* ---- the pool and the intern set ------------------------------------------ */
+/* ---- the pool and the intern set ------------------------------------------
+ */
 
 /* Appends s[0..n) and a NUL to the pool; returns its offset, or CH_NONE
  * (and a sticky error) past the pool's limit. */
@@ -529,8 +536,8 @@ static void capture_role(const char *s, uint32_t n, bool imports, uint8_t *role,
   }
   if(has_prefix(s, n, "import.", &at)) {
     /* In ch_import_kind order. */
-    static const char *const kinds[] = {"local", "system", "module",
-                                        "relative", "package"};
+    static const char *const kinds[] = {"local", "system", "module", "relative",
+                                        "package"};
     *role = R_IMPORT;
     *arg = IMPORT_AUTO;
     for(uint8_t k = 0; k < CH_ARRAY_LEN(kinds); k++)
@@ -569,7 +576,8 @@ static void parse_predicates(query_info *self) {
       if(end - i >= 3 && steps[i].type == TSQueryPredicateStepTypeString &&
          steps[i + 1].type == TSQueryPredicateStepTypeCapture) {
         uint32_t n;
-        const char *name = ts_query_string_value_for_id(q, steps[i].value_id, &n);
+        const char *name =
+            ts_query_string_value_for_id(q, steps[i].value_id, &n);
         pred pr;
         memset(&pr, 0, sizeof(pr));
         pr.capture = steps[i + 1].value_id;
@@ -579,7 +587,8 @@ static void parse_predicates(query_info *self) {
           pr.arg_is_capture =
               steps[i + 2].type == TSQueryPredicateStepTypeCapture;
           pr.arg = steps[i + 2].value_id;
-        } else if(name_is(name, n, "match?") || name_is(name, n, "not-match?")) {
+        } else if(name_is(name, n, "match?") ||
+                  name_is(name, n, "not-match?")) {
           pr.op = name[0] == 'n' ? P_NOT_MATCH : P_MATCH;
           if(steps[i + 2].type == TSQueryPredicateStepTypeString) {
             uint32_t rn;
@@ -752,7 +761,8 @@ static bool match_ok(ch_extractor *self, const query_info *qi,
   return true;
 }
 
-/* ---- languages, lazily ---------------------------------------------------- */
+/* ---- languages, lazily ----------------------------------------------------
+ */
 
 static void lang_state_release(lang_state *self) {
   query_info_release(&self->query);
@@ -871,7 +881,8 @@ void ch_extractor_free(ch_extractor *self) {
   ch_free(self);
 }
 
-/* ---- pass 1: line starts -------------------------------------------------- */
+/* ---- pass 1: line starts --------------------------------------------------
+ */
 
 static void scan_lines(ch_extractor *self) {
   const char *t = self->text;
@@ -919,7 +930,8 @@ static uint32_t last_row(const ch_extractor *self, uint32_t start,
   return row_of(self, end > start ? end - 1 : start);
 }
 
-/* ---- pass 2: the walk ------------------------------------------------------ */
+/* ---- pass 2: the walk ------------------------------------------------------
+ */
 
 static void emit_token(ch_extractor *self, uint32_t start, uint32_t end) {
   GROW(self->tokens, self->ntokens, self->tokens_cap);
@@ -1010,7 +1022,8 @@ done:
   ts_tree_cursor_delete(&cur);
 }
 
-/* ---- pass 3: definitions --------------------------------------------------- */
+/* ---- pass 3: definitions ---------------------------------------------------
+ */
 
 /* C/C++: follows a declarator to its name. *is_function tells whether the
  * name sits directly in a function_declarator; *owner receives the
@@ -1024,8 +1037,7 @@ static TSNode resolve_declarator(const lang_state *ls, TSNode node,
     const char *type = ts_node_type(node);
     if(!strcmp(type, "identifier") || !strcmp(type, "field_identifier") ||
        !strcmp(type, "type_identifier") || !strcmp(type, "destructor_name") ||
-       !strcmp(type, "operator_name") ||
-       !strcmp(type, "primitive_type")) {
+       !strcmp(type, "operator_name") || !strcmp(type, "primitive_type")) {
       *is_function =
           !ts_node_is_null(parent) && type_is(parent, "function_declarator");
       return node;
@@ -1123,8 +1135,8 @@ static void def_match(ch_extractor *self, const query_info *qi,
     if(!strstr(ts_node_type(spec), "_specifier"))
       spec = child_by_field(def, ls->f_type);
     if(!ts_node_is_null(spec) && strstr(ts_node_type(spec), "_specifier") &&
-       (kind == CH_DEF_CLASS || kind == CH_DEF_STRUCT ||
-        kind == CH_DEF_UNION || kind == CH_DEF_ENUM || kind == CH_DEF_TYPE) &&
+       (kind == CH_DEF_CLASS || kind == CH_DEF_STRUCT || kind == CH_DEF_UNION ||
+        kind == CH_DEF_ENUM || kind == CH_DEF_TYPE) &&
        !type_is(def, "type_definition") &&
        ts_node_is_null(child_by_field(spec, ls->f_body)))
       return;
@@ -1214,7 +1226,8 @@ static bool all_caps(const char *s, uint32_t n) {
  * turns out not to be a definition. */
 static void settle_defs(ch_extractor *self) {
   const lang_state *ls = self->ls;
-  if(self->ndefs > 1) qsort(self->defs, self->ndefs, sizeof(raw_def), cmp_by_name);
+  if(self->ndefs > 1)
+    qsort(self->defs, self->ndefs, sizeof(raw_def), cmp_by_name);
   if(self->wraps_unsorted)
     qsort(self->wraps, self->nwraps, sizeof(wrap_rec), cmp_wrap);
   uint32_t kept = 0;
@@ -1320,8 +1333,8 @@ static uint32_t find_named(const ch_extractor *self, uint32_t off,
 }
 
 static bool is_impl_target(uint8_t kind) {
-  return kind == CH_DEF_STRUCT || kind == CH_DEF_ENUM ||
-         kind == CH_DEF_UNION || kind == CH_DEF_TYPE;
+  return kind == CH_DEF_STRUCT || kind == CH_DEF_ENUM || kind == CH_DEF_UNION ||
+         kind == CH_DEF_TYPE;
 }
 
 static bool is_module(uint8_t kind) { return kind == CH_DEF_MODULE; }
@@ -1379,9 +1392,8 @@ static void link_defs(ch_extractor *self) {
     self->defs[i].out = self->defs[i].redirect == CH_NONE ? out++ : CH_NONE;
   for(uint32_t i = 0; i < self->ndefs; i++) {
     uint32_t c = self->defs[i].container;
-    for(int guard = 0; c != CH_NONE && self->defs[c].redirect != CH_NONE &&
-                       guard < 4;
-        guard++)
+    for(int guard = 0;
+        c != CH_NONE && self->defs[c].redirect != CH_NONE && guard < 4; guard++)
       c = self->defs[c].redirect;
     self->defs[i].container = c == CH_NONE ? CH_NONE : self->defs[c].out;
   }
@@ -1400,8 +1412,7 @@ static uint32_t find_cut(ch_extractor *self, TSNode node, int depth) {
     if(ts_tree_cursor_goto_first_child(cur)) {
       do {
         TSNode c = ts_tree_cursor_current_node(cur);
-        if(!ts_node_is_named(c) && type_is(c, ":"))
-          cut = ts_node_start_byte(c);
+        if(!ts_node_is_named(c) && type_is(c, ":")) cut = ts_node_start_byte(c);
       } while(ts_tree_cursor_goto_next_sibling(cur));
     }
     return cut;
@@ -1582,7 +1593,8 @@ static uint32_t find_doc(ch_extractor *self, uint32_t anchor) {
   return pool_add_doc(self, cs[first].start, c->end);
 }
 
-/* ---- pass 4: imports -------------------------------------------------------- */
+/* ---- pass 4: imports --------------------------------------------------------
+ */
 
 static bool starts_with_quote(char c) {
   return c == '"' || c == '\'' || c == '`';
@@ -1619,8 +1631,7 @@ static void push_import(ch_extractor *self, uint32_t key, uint32_t spec,
 static ch_import_kind auto_kind(const ch_extractor *self, uint32_t spec) {
   const char *s = self->pool.data + spec;
   switch(self->ls->rules->auto_kind) {
-  case AUTO_DOTTED:
-    return s[0] == '.' ? CH_IMPORT_RELATIVE : CH_IMPORT_MODULE;
+  case AUTO_DOTTED: return s[0] == '.' ? CH_IMPORT_RELATIVE : CH_IMPORT_MODULE;
   case AUTO_PATH:
     return s[0] == '.' || s[0] == '/' ? CH_IMPORT_RELATIVE : CH_IMPORT_PACKAGE;
   default: return CH_IMPORT_MODULE;
@@ -1631,15 +1642,15 @@ static ch_import_kind auto_kind(const ch_extractor *self, uint32_t spec) {
 static ch_status append_compact(ch_extractor *self, TSNode node) {
   uint32_t s = ts_node_start_byte(node), e = ts_node_end_byte(node);
   for(uint32_t i = s; i < e && i < self->len; i++)
-    if(!is_space(self->text[i]) && ch_buf_append_char(&self->scratch, self->text[i]))
+    if(!is_space(self->text[i]) &&
+       ch_buf_append_char(&self->scratch, self->text[i]))
       return CH_ERR_TOO_LARGE;
   return CH_OK;
 }
 
 /* Rust: one import per path of a use tree. `prefix` is the path so far
  * (scratch[0..prefix_len)). */
-static void rust_use(ch_extractor *self, TSNode node, uint32_t key,
-                     int depth) {
+static void rust_use(ch_extractor *self, TSNode node, uint32_t key, int depth) {
   const lang_state *ls = self->ls;
   ch_buf *sc = &self->scratch;
   size_t prefix_len = sc->len;
@@ -1662,9 +1673,8 @@ static void rust_use(ch_extractor *self, TSNode node, uint32_t key,
     goto done;
   }
   if(wildcard) {
-    TSNode inner = ts_node_named_child_count(node)
-                       ? ts_node_named_child(node, 0)
-                       : path;
+    TSNode inner =
+        ts_node_named_child_count(node) ? ts_node_named_child(node, 0) : path;
     if(!ts_node_is_null(inner)) {
       if(prefix_len && ch_buf_append_str(sc, "::")) goto fail;
       if(append_compact(self, inner)) goto fail;
@@ -1847,7 +1857,8 @@ static void finish_imports(ch_extractor *self) {
           cmp_final_import);
 }
 
-/* ---- assembling the record --------------------------------------------------- */
+/* ---- assembling the record
+ * --------------------------------------------------- */
 
 static int cmp_pool_str(const void *pa, const void *pb, void *pool) {
   const char *p = pool;
@@ -1881,13 +1892,13 @@ static void reset(ch_extractor *self, const lang_state *ls, const char *text,
 }
 
 /* Frees *arr when it holds more than `limit` elements' worth. */
-#define DROP_IF_BIG(arr, cap, limit)                                          \
-  do {                                                                        \
-    if((cap) > (limit)) {                                                     \
-      ch_free(arr);                                                           \
-      (arr) = NULL;                                                           \
-      (cap) = 0;                                                              \
-    }                                                                         \
+#define DROP_IF_BIG(arr, cap, limit)                                           \
+  do {                                                                         \
+    if((cap) > (limit)) {                                                      \
+      ch_free(arr);                                                            \
+      (arr) = NULL;                                                            \
+      (cap) = 0;                                                               \
+    }                                                                          \
   } while(0)
 
 /* Gives big scratch blocks back after an unusually large file, so one huge
@@ -1977,7 +1988,8 @@ ch_record *ch_extract(ch_extractor *self, const ch_language *lang,
   /* Identifiers used, not only defined. */
   if(self->idents_cap < self->nentries) {
     self->idents_cap = self->nentries;
-    self->idents = ch_realloc(self->idents, self->idents_cap * sizeof(uint32_t));
+    self->idents =
+        ch_realloc(self->idents, self->idents_cap * sizeof(uint32_t));
   }
   uint32_t nidents = 0;
   for(uint32_t i = 0; i < self->nentries; i++)

@@ -11,7 +11,10 @@
  * usually typos.
  *
  * Fields:
- *   logLevel  "error" | "warn" | "info" | "debug" | "trace"
+ *   logLevel      "error" | "warn" | "info" | "debug" | "trace"
+ *   ignore        array of gitignore-style patterns the index skips, on
+ *                 top of the repository's own .gitignore files
+ *   maxFileBytes  files larger than this are not indexed (default 1 MiB)
  *
  * Threads: a ch_config is plain data; copy it to share it.
  */
@@ -25,10 +28,14 @@
 typedef struct ch_config {
   ch_log_level log_level;
   bool has_log_level; /* set by some source; otherwise the default applies */
+  char **ignore;      /* NULL-terminated, owned; NULL when none */
+  uint64_t max_file_bytes; /* 0: the default */
 } ch_config;
 
-/* Defaults: log level info, unset. */
+/* Defaults: log level info, unset; no extra ignores; default size limit. */
 void ch_config_init(ch_config *self);
+/* Frees what the config owns; it is back to its defaults. */
+void ch_config_release(ch_config *self);
 
 /* Applies the fields of obj (borrowed). Problems are appended to problems
  * as lines "origin: field: what\n". Returns CH_ERR_INVALID when there was at

@@ -74,6 +74,35 @@ static void test_defaults(void **state) {
   assert_false(c.has_log_level);
 }
 
+static void test_index_fields(void **state) {
+  (void)state;
+  ch_config c;
+  ch_config_init(&c);
+  ch_buf problems;
+  ch_buf_init(&problems, 1 << 16);
+  cJSON *obj = parse("{\"ignore\": [\"vendor/\", \"*.min.js\"], "
+                     "\"maxFileBytes\": 2048}");
+  assert_int_equal(ch_config_apply_json(&c, obj, "cfg", &problems), CH_OK);
+  cJSON_Delete(obj);
+  assert_non_null(c.ignore);
+  assert_string_equal(c.ignore[0], "vendor/");
+  assert_string_equal(c.ignore[1], "*.min.js");
+  assert_null(c.ignore[2]);
+  assert_int_equal(c.max_file_bytes, 2048);
+  /* Wrong types are reported by field and keep the previous values. */
+  obj = parse("{\"ignore\": [\"ok\", 3], \"maxFileBytes\": -1}");
+  assert_int_equal(ch_config_apply_json(&c, obj, "cfg", &problems),
+                   CH_ERR_INVALID);
+  cJSON_Delete(obj);
+  assert_non_null(strstr(problems.data, "cfg: ignore: expected an array of strings"));
+  assert_non_null(strstr(problems.data, "cfg: maxFileBytes: expected a positive whole number"));
+  assert_string_equal(c.ignore[0], "vendor/");
+  assert_int_equal(c.max_file_bytes, 2048);
+  ch_config_release(&c);
+  assert_null(c.ignore);
+  ch_buf_release(&problems);
+}
+
 static void test_apply_valid_log_level(void **state) {
   (void)state;
   static const struct {
@@ -400,6 +429,7 @@ static void test_default_path(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults),
+      cmocka_unit_test(test_index_fields),
       cmocka_unit_test(test_apply_valid_log_level),
       cmocka_unit_test(test_apply_invalid_value_keeps_previous),
       cmocka_unit_test(test_apply_unknown_field_and_valid_field),

@@ -22,7 +22,8 @@
 
 #include "chorus/index.h"
 
-/* ---- fixtures ------------------------------------------------------------- */
+/* ---- fixtures -------------------------------------------------------------
+ */
 
 static char *fixtures;
 
@@ -112,7 +113,8 @@ static ch_record *extract_fixture(ch_extractor *ex, const char *name) {
   return r;
 }
 
-/* ---- lookups and expectations ---------------------------------------------- */
+/* ---- lookups and expectations ----------------------------------------------
+ */
 
 /* The nth (from 0) definition named `name` of `kind` (-1: any kind). */
 static const ch_def *find_def_nth(const ch_record *r, const char *name,
@@ -287,7 +289,8 @@ static void check_record(const ch_record *r) {
   assert_true(ch_record_memory(r) >= sizeof(*r));
 }
 
-/* ---- per language ------------------------------------------------------------ */
+/* ---- per language
+ * ------------------------------------------------------------ */
 
 static void test_c(void **state) {
   ch_extractor *ex = *state;
@@ -304,8 +307,7 @@ static void test_c(void **state) {
   expect_def(r, "x", CH_DEF_FIELD, 12, 6, "point", "int x", NULL);
   expect_def(r, "value", CH_DEF_UNION, 17, 6, NULL, "union value",
              "/* A number or a pointer. */");
-  expect_def(r, "pointer", CH_DEF_FIELD, 19, 8, "value", "void *pointer",
-             NULL);
+  expect_def(r, "pointer", CH_DEF_FIELD, 19, 8, "value", "void *pointer", NULL);
   expect_def(r, "color", CH_DEF_ENUM, 22, 5, NULL, "enum color", NULL);
   expect_def(r, "GREEN", CH_DEF_CONSTANT, 22, 18, "color", "GREEN = 2", NULL);
   expect_def(r, "size_type", CH_DEF_TYPE, 24, 22, NULL,
@@ -322,10 +324,10 @@ static void test_c(void **state) {
              "const char *names[] = {\"a\", \"b\"}", NULL);
   expect_def(r, "add", CH_DEF_FUNCTION, 34, 4, NULL, "int add(int a, int b)",
              NULL);
-  const ch_def *pa = expect_def(
-      r, "point_add", CH_DEF_FUNCTION, 38, 13, NULL,
-      "struct point point_add(struct point a, struct point b)",
-      "/* Adds two points\n * and returns the sum. */");
+  const ch_def *pa =
+      expect_def(r, "point_add", CH_DEF_FUNCTION, 38, 13, NULL,
+                 "struct point point_add(struct point a, struct point b)",
+                 "/* Adds two points\n * and returns the sum. */");
   expect_range(pa, 38, 0, 46, 1);
   expect_def(r, "twice", CH_DEF_FUNCTION, 49, 0, NULL,
              "static inline int twice(int v)", NULL);
@@ -416,9 +418,9 @@ static void test_python(void **state) {
              "def helper(x: int, y: int = 2) -> int", "# Helper for things.");
   expect_def(r, "Base", CH_DEF_CLASS, 22, 6, NULL, "class Base", NULL);
   /* The decorator belongs to the range, not to the signature. */
-  const ch_def *point = expect_def(r, "Point", CH_DEF_CLASS, 27, 6, NULL,
-                                   "class Point(Base)",
-                                   "\"\"\"A point in the plane.\"\"\"");
+  const ch_def *point =
+      expect_def(r, "Point", CH_DEF_CLASS, 27, 6, NULL, "class Point(Base)",
+                 "\"\"\"A point in the plane.\"\"\"");
   expect_range(point, 26, 0, 42, 55);
   expect_def(r, "dims", CH_DEF_FIELD, 30, 4, "Point", "dims = 2", NULL);
   expect_def(r, "__init__", CH_DEF_METHOD, 32, 8, "Point",
@@ -445,8 +447,9 @@ static void test_python(void **state) {
       {"json", CH_IMPORT_MODULE, "*", 7},
   };
   expect_imports(r, imports, CH_ARRAY_LEN(imports));
-  expect_idents(r, NAMES("os", "self", "square", "Base", "decorator", "fetch"),
-                NAMES("helper", "MAX_SIZE", "counter", "norm", "dims", "Point"));
+  expect_idents(
+      r, NAMES("os", "self", "square", "Base", "decorator", "fetch"),
+      NAMES("helper", "MAX_SIZE", "counter", "norm", "dims", "Point"));
   ch_record_unref(r);
 }
 
@@ -492,8 +495,9 @@ static void test_javascript(void **state) {
       {"./lazy.js", CH_IMPORT_RELATIVE, NULL, 44},
   };
   expect_imports(r, imports, CH_ARRAY_LEN(imports));
-  expect_idents(r, NAMES("React", "useState", "fs", "join", "counter",
-                         "Component", "state", "require"),
+  expect_idents(r,
+                NAMES("React", "useState", "fs", "join", "counter", "Component",
+                      "state", "require"),
                 NAMES("add", "double", "ids", "load", "legacy", "MAX_SIZE",
                       "Widget", "render"));
   ch_record_unref(r);
@@ -539,9 +543,9 @@ static void test_typescript(void **state) {
       {"fs", CH_IMPORT_PACKAGE, NULL, 3},
   };
   expect_imports(r, imports, CH_ARRAY_LEN(imports));
-  expect_idents(r, NAMES("Config", "Shape", "Promise", "fs", "readFile"),
-                NAMES("Base", "Id", "Geometry", "handler", "overload",
-                      "Color"));
+  expect_idents(
+      r, NAMES("Config", "Shape", "Promise", "fs", "readFile"),
+      NAMES("Base", "Id", "Geometry", "handler", "overload", "Color"));
   ch_record_unref(r);
 }
 
@@ -554,7 +558,8 @@ static void test_tsx(void **state) {
   expect_def(r, "title", CH_DEF_FIELD, 6, 2, "CardProps", "title: string",
              NULL);
   expect_def(r, "Card", CH_DEF_FUNCTION, 10, 16, NULL,
-             "export function Card(props: CardProps)", "/** Renders a card. */");
+             "export function Card(props: CardProps)",
+             "/** Renders a card. */");
   expect_def(r, "Small", CH_DEF_FUNCTION, 14, 13, NULL,
              "export const Small = () => <Card title=\"small\" />", NULL);
   static const want_import imports[] = {
@@ -581,9 +586,8 @@ static void test_go(void **state) {
              "// counter counts.");
   expect_def(r, "lookup", CH_DEF_VARIABLE, 25, 1, NULL,
              "lookup = map[string]int{}", NULL);
-  const ch_def *point =
-      expect_def(r, "Point", CH_DEF_STRUCT, 29, 5, NULL, "type Point struct",
-                 "// Point is a point.");
+  const ch_def *point = expect_def(r, "Point", CH_DEF_STRUCT, 29, 5, NULL,
+                                   "type Point struct", "// Point is a point.");
   expect_range(point, 29, 0, 31, 1);
   expect_def(r, "Y", CH_DEF_FIELD, 30, 4, "Point", "X, Y int", NULL);
   expect_def(r, "Shape", CH_DEF_INTERFACE, 34, 5, NULL, "type Shape interface",
@@ -593,7 +597,8 @@ static void test_go(void **state) {
   expect_def(r, "Alias", CH_DEF_TYPE, 40, 5, NULL, "type Alias = Point", NULL);
   /* A method's container is its receiver's type when this file has it. */
   expect_def_nth(r, "Area", CH_DEF_METHOD, 1, 43, 16, "Point",
-                 "func (p *Point) Area() float64", "// Area computes the area.");
+                 "func (p *Point) Area() float64",
+                 "// Area computes the area.");
   expect_def(r, "Side", CH_DEF_METHOD, 47, 16, NULL,
              "func (s Square) Side() int", NULL);
   expect_def(r, "NewPoint", CH_DEF_FUNCTION, 50, 5, NULL,
@@ -628,8 +633,7 @@ static void test_rust(void **state) {
   expect_def(r, "x", CH_DEF_FIELD, 18, 8, "Point", "pub x: i32", NULL);
   expect_def(r, "Pair", CH_DEF_STRUCT, 22, 11, NULL,
              "pub struct Pair(i32, i32)", NULL);
-  expect_def(r, "Color", CH_DEF_ENUM, 25, 5, NULL, "enum Color",
-             "/// Colors.");
+  expect_def(r, "Color", CH_DEF_ENUM, 25, 5, NULL, "enum Color", "/// Colors.");
   expect_def(r, "Bits", CH_DEF_UNION, 30, 6, NULL, "union Bits", NULL);
   expect_def(r, "Map", CH_DEF_TYPE, 35, 5, NULL,
              "type Map = HashMap<String, Point>", NULL);
@@ -645,9 +649,8 @@ static void test_rust(void **state) {
   expect_def_nth(r, "area", CH_DEF_METHOD, 1, 54, 7, "Point",
                  "fn area(&self) -> f64", NULL);
   /* ...of a type defined elsewhere: the block is a module. */
-  const ch_def *w =
-      expect_def(r, "Wrapper", CH_DEF_MODULE, 59, 22, NULL,
-                 "impl fmt::Display for Wrapper", NULL);
+  const ch_def *w = expect_def(r, "Wrapper", CH_DEF_MODULE, 59, 22, NULL,
+                               "impl fmt::Display for Wrapper", NULL);
   expect_range(w, 59, 0, 63, 1);
   expect_def(r, "fmt", CH_DEF_METHOD, 60, 7, "Wrapper",
              "fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result", NULL);
@@ -673,10 +676,10 @@ static void test_rust(void **state) {
   };
   expect_imports(r, imports, CH_ARRAY_LEN(imports));
   /* The type of an impl block is a use, even when the block is recorded. */
-  expect_idents(r, NAMES("Point", "Wrapper", "HashMap", "io", "square",
-                         "Shape", "area"),
-                NAMES("main", "helper", "util", "MAX_SIZE", "COUNTER", "Bits",
-                      "Map", "Pair", "Color"));
+  expect_idents(
+      r, NAMES("Point", "Wrapper", "HashMap", "io", "square", "Shape", "area"),
+      NAMES("main", "helper", "util", "MAX_SIZE", "COUNTER", "Bits", "Map",
+            "Pair", "Color"));
   ch_record_unref(r);
 }
 
@@ -700,8 +703,8 @@ static void test_java(void **state) {
              "@Override public double area()", "// The area.");
   expect_def(r, "Kind", CH_DEF_ENUM, 28, 7, "Sample", "enum Kind", NULL);
   expect_def(r, "LARGE", CH_DEF_CONSTANT, 28, 21, "Kind", "LARGE", NULL);
-  expect_def(r, "Pair", CH_DEF_CLASS, 30, 9, "Sample", "record Pair(int a, int b)",
-             NULL);
+  expect_def(r, "Pair", CH_DEF_CLASS, 30, 9, "Sample",
+             "record Pair(int a, int b)", NULL);
   expect_def(r, "Shape", CH_DEF_INTERFACE, 34, 10, NULL, "interface Shape",
              "/** Things with an area. */");
   expect_def_nth(r, "area", CH_DEF_METHOD, 1, 35, 9, "Shape", "double area()",
@@ -774,7 +777,8 @@ static void test_import_edges(void **state) {
   ch_record_unref(r);
 }
 
-/* ---- lines, tokens, docs ------------------------------------------------------- */
+/* ---- lines, tokens, docs
+ * ------------------------------------------------------- */
 
 static void test_line_starts(void **state) {
   ch_extractor *ex = *state;
@@ -804,8 +808,7 @@ static void test_line_starts(void **state) {
   ch_record_unref(r);
 
   /* Docs and signatures in a CRLF file. */
-  r = extract_str(ex, "c",
-                  "// one\r\n// two\r\nint\r\nf(void)\r\n{\r\n}\r\n");
+  r = extract_str(ex, "c", "// one\r\n// two\r\nint\r\nf(void)\r\n{\r\n}\r\n");
   expect_def(r, "f", CH_DEF_FUNCTION, 3, 0, NULL, "int f(void)",
              "// one\r\n// two");
   ch_record_unref(r);
@@ -815,9 +818,8 @@ static void test_tokens(void **state) {
   ch_extractor *ex = *state;
   const char *src = "int x = f(\"a b\", 'c'); /* gone */ // gone too\nx = x;\n";
   ch_record *r = extract_str(ex, "c", src);
-  static const char *const want[] = {"int", "x", "=", "f",   "(", "\"a b\"",
-                                     ",",   "'c'", ")", ";", "x", "=",
-                                     "x",   ";"};
+  static const char *const want[] = {"int", "x", "=", "f", "(", "\"a b\"", ",",
+                                     "'c'", ")", ";", "x", "=", "x",       ";"};
   assert_int_equal(r->ntokens, CH_ARRAY_LEN(want));
   for(size_t i = 0; i < CH_ARRAY_LEN(want); i++)
     assert_int_equal(r->tokens[i], ch_token_id(want[i], strlen(want[i])));
@@ -897,12 +899,14 @@ static void test_docs(void **state) {
   ch_buf_release(&src);
 }
 
-/* ---- robustness ------------------------------------------------------------------ */
+/* ---- robustness
+ * ------------------------------------------------------------------ */
 
 static void test_empty_and_invalid(void **state) {
   ch_extractor *ex = *state;
-  static const char invalid[] = "def \xff\xfe(x):\n  return '\xc3\x28' + \x80x\n"
-                                "int \xed\xa0\x80 = 1;\0\0 fn(\xf4\x90\x80\x80)";
+  static const char invalid[] =
+      "def \xff\xfe(x):\n  return '\xc3\x28' + \x80x\n"
+      "int \xed\xa0\x80 = 1;\0\0 fn(\xf4\x90\x80\x80)";
   for(size_t i = 0; i < ch_syntax_count(); i++) {
     const ch_language *lang = ch_syntax_at(i);
     ch_status st = CH_ERR_STATE;
@@ -950,8 +954,8 @@ static void test_arguments(void **state) {
   assert_null(ch_extract(ex, NULL, "x", "", 0, NULL, NULL, &st));
   assert_int_equal(st, CH_ERR_INVALID);
   st = CH_OK;
-  assert_null(ch_extract(ex, ch_syntax_by_name("c"), "x", NULL, 3, NULL, NULL,
-                         &st));
+  assert_null(
+      ch_extract(ex, ch_syntax_by_name("c"), "x", NULL, 3, NULL, NULL, &st));
   assert_int_equal(st, CH_ERR_INVALID);
   /* The size is refused before the text is read. */
   st = CH_OK;
@@ -1011,7 +1015,8 @@ static void test_extractor_reuse(void **state) {
   ch_extractor_free(other);
 }
 
-/* ---- incremental reparsing ----------------------------------------------------------- */
+/* ---- incremental reparsing
+ * ----------------------------------------------------------- */
 
 /* Records compared by content (pool offsets may differ). */
 static void expect_same_record(const ch_record *a, const ch_record *b) {
@@ -1051,8 +1056,7 @@ static void expect_same_record(const ch_record *a, const ch_record *b) {
   for(uint32_t i = 0; i < a->nimports; i++) {
     const ch_import *x = &a->imports[i], *y = &b->imports[i];
     assert_string_equal(ch_record_str(a, x->spec), ch_record_str(b, y->spec));
-    assert_string_equal(ch_record_str(a, x->names),
-                        ch_record_str(b, y->names));
+    assert_string_equal(ch_record_str(a, x->names), ch_record_str(b, y->names));
     assert_int_equal(x->names == CH_NONE, y->names == CH_NONE);
     assert_int_equal(x->row, y->row);
     assert_int_equal(x->kind, y->kind);
@@ -1083,10 +1087,16 @@ static TSPoint point_at(const char *text, uint32_t off) {
 }
 
 static const char *const snippets[] = {
-    "x",  "foo", " ",  "\n", "(",   ")",    "{",   "}",    ";",    "\"",
-    "//", "/*",  "*/", "#",  "\r\n", "\r",  "::",  ".",    ",",    "'",
-    "\t", "def ", "fn ", "int ", "= 1", "import os\n", "// doc\n", "\xc3\xa9",
-    "class A:\n", "struct S { int a; };\n",
+    "x",        "foo",         " ",
+    "\n",       "(",           ")",
+    "{",        "}",           ";",
+    "\"",       "//",          "/*",
+    "*/",       "#",           "\r\n",
+    "\r",       "::",          ".",
+    ",",        "'",           "\t",
+    "def ",     "fn ",         "int ",
+    "= 1",      "import os\n", "// doc\n",
+    "\xc3\xa9", "class A:\n",  "struct S { int a; };\n",
 };
 
 static void incremental_run(ch_extractor *ex, ch_extractor *fresh_ex,
@@ -1095,8 +1105,7 @@ static void incremental_run(ch_extractor *ex, ch_extractor *fresh_ex,
   char *text = read_fixture(fixture, &len);
   const ch_language *lang = ch_syntax_by_path(fixture, text, len);
   TSTree *tree = NULL;
-  ch_record *r =
-      ch_extract(ex, lang, fixture, text, len, NULL, &tree, NULL);
+  ch_record *r = ch_extract(ex, lang, fixture, text, len, NULL, &tree, NULL);
   assert_non_null(r);
   ch_record_unref(r);
   for(int step = 0; step < edits; step++) {
@@ -1153,9 +1162,9 @@ static void test_incremental(void **state) {
     const char *name;
     int edits;
   } runs[] = {
-      {"sample.c", 200},   {"sample.py", 200}, {"sample.js", 200},
-      {"sample.rs", 200},  {"sample.cpp", 60}, {"sample.ts", 60},
-      {"sample.tsx", 60},  {"sample.go", 60},  {"Sample.java", 60},
+      {"sample.c", 200},  {"sample.py", 200}, {"sample.js", 200},
+      {"sample.rs", 200}, {"sample.cpp", 60}, {"sample.ts", 60},
+      {"sample.tsx", 60}, {"sample.go", 60},  {"Sample.java", 60},
   };
   ch_extractor *fresh = ch_extractor_new();
   rng_state = 0x9E3779B97F4A7C15u;
@@ -1164,7 +1173,9 @@ static void test_incremental(void **state) {
   ch_extractor_free(fresh);
 }
 
-/* ---- main ---------------------------------------------------------------------------- */
+/* ---- main
+ * ----------------------------------------------------------------------------
+ */
 
 /* One extractor for the whole group: compiling a language's queries is
  * the slow part, and sharing it also checks that extractions do not leak
