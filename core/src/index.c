@@ -75,6 +75,10 @@ typedef struct base {
   ch_map by_path;  /* abs -> (id + 1) */
   ch_map by_base;  /* basename -> idvec* of ids */
   ch_map by_dir;   /* abs dir -> idvec* of ids */
+  /* Small non-source files resolution reads (go.mod), read once per base:
+   * abs path -> owned text, or NULL_TEXT when absent. Touched only by the
+   * thread building the base, then under the index lock. */
+  ch_map small_files;
   name_entry *names; /* sorted by name */
   size_t nnames;
   /* Resolved imports and their reverse, as compressed rows: the ids of
@@ -95,6 +99,11 @@ typedef struct overlay_entry {
 struct ch_snapshot {
   atomic_uint refs;
   base *b;
+  /* The roots when this snapshot was published (the base may be older):
+   * borrowed from the base when equal, else owned copies. */
+  char **roots;
+  uint32_t nroots;
+  bool own_roots;
   overlay_entry *ov; /* sorted by abs; ids b->n + i */
   uint32_t nov;
   /* Base ids shadowed by the overlay, sorted, with the overlay id that
@@ -102,6 +111,13 @@ struct ch_snapshot {
   uint32_t *masked, *masked_to;
   uint32_t nmasked;
 };
+
+static char null_text; /* marks a small file known to be absent */
+#define NULL_TEXT (&null_text)
+
+static void free_small(void *p) {
+  if(p != NULL_TEXT) ch_free(p);
+}
 
 static base *base_ref(base *self) {
   atomic_fetch_add(&self->refs, 1);
@@ -120,6 +136,7 @@ static void base_unref(base *self) {
   ch_map_release(&self->by_path, NULL);
   ch_map_release(&self->by_base, idvec_free);
   ch_map_release(&self->by_dir, idvec_free);
+  ch_map_release(&self->small_files, free_small);
   ch_free(self->names);
   ch_free(self->imp_off);
   ch_free(self->imp_ids);
@@ -144,6 +161,10 @@ void ch_snapshot_unref(ch_snapshot *self) {
   ch_free(self->ov);
   ch_free(self->masked);
   ch_free(self->masked_to);
+  if(self->own_roots) {
+    for(uint32_t i = 0; i < self->nroots; i++) ch_free(self->roots[i]);
+    ch_free(self->roots);
+  }
   base_unref(self->b);
   ch_free(self);
 }
@@ -191,7 +212,7 @@ static uint32_t root_of(const ch_snapshot *self, uint32_t id) {
 const char *ch_snapshot_root(const ch_snapshot *self, uint32_t id) {
   if(id >= ch_snapshot_count(self)) return NULL;
   uint32_t r = root_of(self, id);
-  return r < self->b->nroots ? self->b->roots[r] : "/";
+  return r < self->nroots ? self->roots[r] : "/";
 }
 
 static long overlay_find(const ch_snapshot *self, const char *abs) {
@@ -307,22 +328,29 @@ static void fs_in_dir(void *p, const char *dir, ch_fileset_each each,
 static char *fs_read(void *p, const char *path) {
   fileset_view *v = p;
   const char *abs = to_abs(v, path);
+  ch_map *cache = &((base *)v->snap->b)->small_files;
+  char *known = ch_map_get(cache, abs);
+  if(known) return known == NULL_TEXT ? NULL : ch_strdup(known);
   int fd = open(abs, O_RDONLY | O_CLOEXEC);
-  if(fd < 0) return NULL;
-  ch_buf b;
-  ch_buf_init(&b, 1 << 20);
-  char chunk[4096];
-  ssize_t n;
-  while((n = read(fd, chunk, sizeof(chunk))) > 0)
-    if(ch_buf_append(&b, chunk, (size_t)n)) break;
-  close(fd);
-  return ch_buf_detach(&b, NULL);
+  char *text = NULL;
+  if(fd >= 0) {
+    ch_buf b;
+    ch_buf_init(&b, 1 << 20);
+    char chunk[4096];
+    ssize_t n;
+    while((n = read(fd, chunk, sizeof(chunk))) > 0)
+      if(ch_buf_append(&b, chunk, (size_t)n)) break;
+    close(fd);
+    text = ch_buf_detach(&b, NULL);
+  }
+  ch_map_put(cache, abs, text ? ch_strdup(text) : NULL_TEXT);
+  return text;
 }
 
 static void view_init(fileset_view *v, const ch_snapshot *s, uint32_t root) {
   v->snap = s;
   v->root = root;
-  v->root_path = root < s->b->nroots ? s->b->roots[root] : "/";
+  v->root_path = root < s->nroots ? s->roots[root] : "/";
   v->root_len = strlen(v->root_path);
   ch_buf_init(&v->scratch, 1 << 16);
 }
@@ -385,6 +413,7 @@ static base *base_build(file_entry *files, uint32_t n, char **roots,
   ch_map_init(&b->by_path);
   ch_map_init(&b->by_base);
   ch_map_init(&b->by_dir);
+  ch_map_init(&b->small_files);
   size_t nnames = 0;
   for(uint32_t i = 0; i < n; i++) nnames += files[i].rec->ndefs;
   b->names = ch_malloc(CH_MAX(nnames, (size_t)1) * sizeof(*b->names));
@@ -406,7 +435,7 @@ static base *base_build(file_entry *files, uint32_t n, char **roots,
   qsort(b->names, b->nnames, sizeof(*b->names), cmp_name);
 
   /* Imports, resolved against this base alone. */
-  ch_snapshot view = {.refs = 1, .b = b};
+  ch_snapshot view = {.refs = 1, .b = b, .roots = roots, .nroots = nroots};
   b->imp_off = ch_malloc((n + 1) * sizeof(uint32_t));
   b->unresolved = ch_calloc(CH_MAX(n, 1u), sizeof(uint32_t));
   idvec all = {0};
@@ -603,6 +632,18 @@ static void publish(ch_index *self, base *b) {
   ch_snapshot *s = ch_calloc(1, sizeof(*s));
   s->refs = 1;
   s->b = base_ref(b);
+  bool same = b->nroots == self->nroots;
+  for(uint32_t i = 0; same && i < self->nroots; i++)
+    same = strcmp(b->roots[i], self->roots[i].path ? self->roots[i].path : "") == 0;
+  if(same) {
+    s->roots = b->roots;
+  } else {
+    s->own_roots = true;
+    s->roots = ch_malloc(CH_MAX(self->nroots, 1u) * sizeof(char *));
+    for(uint32_t i = 0; i < self->nroots; i++)
+      s->roots[i] = ch_strdup(self->roots[i].path ? self->roots[i].path : "");
+  }
+  s->nroots = self->nroots;
   s->nov = (uint32_t)self->dirty.len;
   s->ov = ch_calloc(CH_MAX(s->nov, 1u), sizeof(*s->ov));
   size_t it = 0, i = 0;

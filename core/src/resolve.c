@@ -628,14 +628,15 @@ static void resolve_go(resolver *self, const char *spec) {
   char *d = ch_strdup(self->dir), *module = NULL;
   bool found = false;
   do {
+    /* go.mod is not a source file, so the index may not list it: ask
+     * read(), which answers for any file of the workspace. */
     char *gomod = path_cat(d, "go.mod");
-    if(exists(self, gomod)) {
+    char *text = self->fs->read ? self->fs->read(self->fs->self, gomod) : NULL;
+    if(text || exists(self, gomod)) {
       found = true;
-      char *text =
-          self->fs->read ? self->fs->read(self->fs->self, gomod) : NULL;
       if(text) module = go_module_path(text);
-      ch_free(text);
     }
+    ch_free(text);
     ch_free(gomod);
   } while(!found && path_up(d));
 

@@ -385,6 +385,125 @@ static void test_remove_root(void **state) {
   ch_index_free(index);
 }
 
+/* ---- imports resolved end to end, one fixture repository per language -- */
+
+/* The fixtures folder: $CHORUS_FIXTURES, else in the source tree. */
+static char *fixture_repo(const char *lang) {
+  const char *env = getenv("CHORUS_FIXTURES");
+  char *dir = env && *env
+                  ? ch_strdupf("%s/repos/%s", env, lang)
+                  : ch_strdupf("%s/tests/fixtures/repos/%s", CHORUS_SOURCE_DIR,
+                               lang);
+  char *abs = realpath(dir, NULL);
+  ch_free(dir);
+  assert_non_null(abs);
+  char *copy = ch_strdup(abs);
+  free(abs);
+  return copy;
+}
+
+typedef struct import_case {
+  const char *importer;
+  const char *resolved; /* space-separated relative paths, sorted */
+  size_t unresolved;
+} import_case;
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void check_imports(const char *lang, const import_case *cases,
+                          size_t n) {
+  char *root = fixture_repo(lang);
+  ch_index_options o = {0};
+  o.workers = 2;
+  o.cache_dir = "";
+  ch_index *index = ch_index_new(&o, NULL);
+  ch_index_add_root(index, root);
+  ch_index_wait_idle(index);
+  ch_snapshot *s = ch_index_snapshot(index);
+  for(size_t i = 0; i < n; i++) {
+    char *abs = ch_strdupf("%s/%s", root, cases[i].importer);
+    uint32_t id;
+    if(!ch_snapshot_lookup(s, abs, &id))
+      fail_msg("%s: %s is not indexed", lang, cases[i].importer);
+    uint32_t ids[32];
+    size_t k = ch_snapshot_imports(s, id, ids, 32);
+    const char *names[32];
+    for(size_t j = 0; j < k; j++)
+      names[j] = ch_snapshot_abs_path(s, ids[j]) + strlen(root) + 1;
+    qsort(names, k, sizeof(names[0]), cmp_str);
+    ch_buf got;
+    ch_buf_init(&got, 1 << 12);
+    for(size_t j = 0; j < k; j++) ch_buf_appendf(&got, "%s%s", j ? " " : "", names[j]);
+    if(strcmp(got.data ? got.data : "", cases[i].resolved) != 0)
+      fail_msg("%s: %s imports \"%s\", want \"%s\"", lang, cases[i].importer,
+               got.data ? got.data : "", cases[i].resolved);
+    size_t unresolved = ch_snapshot_unresolved(s, id);
+    if(unresolved != cases[i].unresolved)
+      fail_msg("%s: %s has %zu unresolved imports, want %zu", lang,
+               cases[i].importer, unresolved, cases[i].unresolved);
+    ch_buf_release(&got);
+    ch_free(abs);
+  }
+  ch_snapshot_unref(s);
+  ch_index_free(index);
+  ch_free(root);
+}
+
+static void test_imports_python(void **state) {
+  (void)state;
+  static const import_case cases[] = {
+      {"main.py", "pkg/a.py pkg/b.py", 0},
+      {"pkg/a.py", "pkg/b.py pkg/c.py", 0},
+  };
+  check_imports("python", cases, CH_ARRAY_LEN(cases));
+}
+
+static void test_imports_js_ts(void **state) {
+  (void)state;
+  static const import_case cases[] = {
+      {"src/index.js", "src/lib/index.js src/re.mjs src/util.js", 1},
+      {"src/app.ts", "src/side.ts src/types.ts", 0},
+  };
+  check_imports("js", cases, CH_ARRAY_LEN(cases));
+}
+
+static void test_imports_go(void **state) {
+  (void)state;
+  static const import_case cases[] = {{"main.go", "util/u.go", 1}};
+  check_imports("go", cases, CH_ARRAY_LEN(cases));
+}
+
+static void test_imports_rust(void **state) {
+  (void)state;
+  static const import_case cases[] = {
+      {"src/lib.rs", "src/net.rs src/util.rs", 0},
+      {"src/net.rs", "src/net/tcp.rs", 0},
+  };
+  check_imports("rust", cases, CH_ARRAY_LEN(cases));
+}
+
+static void test_imports_java(void **state) {
+  (void)state;
+  static const import_case cases[] = {
+      {"src/main/java/com/acme/App.java",
+       "src/main/java/com/acme/model/User.java "
+       "src/main/java/com/acme/util/Strings.java",
+       0},
+  };
+  check_imports("java", cases, CH_ARRAY_LEN(cases));
+}
+
+static void test_imports_c(void **state) {
+  (void)state;
+  static const import_case cases[] = {
+      {"src/lib.c", "include/lib.h", 1},
+      {"src/main.cpp", "include/lib.h", 0},
+  };
+  check_imports("c", cases, CH_ARRAY_LEN(cases));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_initial_index, setup, teardown),
@@ -393,6 +512,12 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_files, setup, teardown),
       cmocka_unit_test_setup_teardown(test_remove_root, setup, teardown),
+      cmocka_unit_test(test_imports_python),
+      cmocka_unit_test(test_imports_js_ts),
+      cmocka_unit_test(test_imports_go),
+      cmocka_unit_test(test_imports_rust),
+      cmocka_unit_test(test_imports_java),
+      cmocka_unit_test(test_imports_c),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
