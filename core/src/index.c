@@ -910,8 +910,11 @@ static void do_doc(ch_index *self, ch_extractor *ex, const char *abs) {
   if(d && d->generation == generation) {
     d->running = false;
     /* The edits this parse consumed are history now. */
-    memmove(d->edits, d->edits + used, (d->nedits - used) * sizeof(*d->edits));
-    d->nedits -= used;
+    if(used) {
+      memmove(d->edits, d->edits + used,
+              (d->nedits - used) * sizeof(*d->edits));
+      d->nedits -= used;
+    }
     if(rec) {
       if(d->tree) ts_tree_delete(d->tree);
       d->tree = tree;
@@ -1539,7 +1542,7 @@ static size_t lower_bound(const base *b, const char *name) {
 }
 
 static size_t finish(collect *c, ch_def_ref *out, size_t max) {
-  qsort(c->items, c->n, sizeof(*c->items), cmp_ranked);
+  if(c->n) qsort(c->items, c->n, sizeof(*c->items), cmp_ranked);
   for(size_t i = 0; i < CH_MIN(c->n, max); i++) out[i] = c->items[i].ref;
   ch_free(c->items);
   return c->n;

@@ -269,16 +269,18 @@ static char *top_entry(const corpus *c, const file_item *f) {
   return ch_strndup(rel, slash ? (size_t)(slash - rel) : strlen(rel));
 }
 
-/* Cuts the corpus to whole top-level entries, in walk order, while it
- * stays within max_files (at least one entry), by ignoring the others
- * with anchored globs; then walks again with them. */
+/* Cuts the corpus to whole top-level entries of its roots: in walk order,
+ * each entry is kept when the corpus stays within max_files with it (the
+ * first always is), else ignored with an anchored glob; then walks again
+ * with those globs, which the index gets too. Globs apply at every root,
+ * so with several roots a skipped name is skipped in all of them. */
 static void apply_subset(corpus *c) {
   if(!c->max_files || c->nfiles <= c->max_files) return;
   size_t all_files = c->nfiles;
   uint64_t all_bytes = c->bytes;
   size_t keep = 0, i = 0, kept_entries = 0, dropped = 0;
-  bool full = false;
-  char *last_kept = NULL;
+  ch_buf names; /* the first few skipped entries, for the note */
+  ch_buf_init(&names, 4096);
   while(i < c->nfiles) {
     size_t j = i;
     char *top = top_entry(c, &c->files[i]);
@@ -289,16 +291,23 @@ static void apply_subset(corpus *c) {
       if(!same) break;
       j++;
     }
-    if(!full && (keep + (j - i) <= c->max_files || kept_entries == 0)) {
+    if(keep + (j - i) <= c->max_files || kept_entries == 0) {
       keep += j - i;
       kept_entries++;
-      ch_free(last_kept);
-      last_kept = ch_strdupf("%s/%s", c->dirs[c->files[i].root], top);
     } else {
-      full = true;
-      char *g = ch_strdupf("/%s", top);
-      add_glob(c, g);
-      ch_free(g);
+      ch_buf g;
+      ch_buf_init(&g, 4096);
+      ch_buf_append_char(&g, '/');
+      for(const char *p = top; *p; p++) {
+        if(strchr("*?[]\\!# ", *p)) ch_buf_append_char(&g, '\\');
+        ch_buf_append_char(&g, *p);
+      }
+      add_glob(c, g.data);
+      ch_buf_release(&g);
+      if(dropped < 6)
+        ch_buf_appendf(&names, "%s%s (%zu)", dropped ? ", " : "", top, j - i);
+      else if(dropped == 6)
+        ch_buf_append_str(&names, ", ...");
       dropped++;
     }
     ch_free(top);
@@ -307,11 +316,13 @@ static void apply_subset(corpus *c) {
   clear_files(c);
   walk_corpus(c);
   c->subset_note = ch_strdupf(
-      "subset: the first %zu top-level entries in walk order (up to %s): "
-      "%zu of %zu files, %.1f of %.1f MB",
-      kept_entries, last_kept ? last_kept : "?", c->nfiles, all_files,
-      (double)c->bytes / 1e6, (double)all_bytes / 1e6);
-  ch_free(last_kept);
+      "subset of at most %zu files: %zu top-level entries kept in walk "
+      "order, %zu skipped that would pass the limit (%s): %zu of %zu "
+      "files, %.1f of %.1f MB",
+      c->max_files, kept_entries, dropped, names.data ? names.data : "",
+      c->nfiles, all_files, (double)c->bytes / 1e6,
+      (double)all_bytes / 1e6);
+  ch_buf_release(&names);
 }
 
 /* ---- parse-only */
@@ -836,24 +847,48 @@ static void bench_corpus(corpus *c, totals *tot, char **keep_cache) {
 
 /* ---- arguments */
 
+/* Calls fn on each piece of s[0..) separated by sep (empty pieces
+ * skipped); the pieces are fresh strings the callee owns. */
+static void split(const char *s, char sep, void (*fn)(corpus *, char *),
+                  corpus *c) {
+  while(*s) {
+    const char *end = strchr(s, sep);
+    size_t n = end ? (size_t)(end - s) : strlen(s);
+    if(n) fn(c, ch_strndup(s, n));
+    s += n;
+    if(*s) s++;
+  }
+}
+
+static void add_dir(corpus *c, char *d) {
+  if(c->ndirs == MAX_DIRS) die("too many folders in one corpus");
+  char *real = realpath(d, NULL);
+  if(!real) die("%s: %s", d, strerror(errno));
+  c->dirs[c->ndirs++] = real;
+  ch_free(d);
+}
+
+static void add_ext(corpus *c, char *ext) {
+  if(c->nexts == MAX_EXTS) die("too many extensions");
+  c->exts[c->nexts++] = ext;
+}
+
+/* "[NAME=]DIR[:DIR...]": a name is what comes before an '=' that no '/'
+ * precedes. */
 static void parse_corpus(corpus *c, char *arg) {
   char *eq = strchr(arg, '=');
-  char *dirs = arg;
-  if(eq && !strchr(arg, '/') ? true : (eq && eq < strchr(arg, '/'))) {
+  char *slash = strchr(arg, '/');
+  const char *dirs = arg;
+  if(eq && (!slash || eq < slash)) {
     *eq = 0;
     c->name = arg;
     dirs = eq + 1;
   }
-  for(char *d = strtok(dirs, ":"); d; d = strtok(NULL, ":")) {
-    if(c->ndirs == MAX_DIRS) die("too many folders in one corpus");
-    char *real = realpath(d, NULL);
-    if(!real) die("%s: %s", d, strerror(errno));
-    c->dirs[c->ndirs++] = real;
-  }
+  split(dirs, ':', add_dir, c);
   if(!c->ndirs) die("a corpus without folders: %s", arg);
   if(!c->name) {
-    const char *slash = strrchr(c->dirs[0], '/');
-    c->name = slash && slash[1] ? slash + 1 : c->dirs[0];
+    const char *last = strrchr(c->dirs[0], '/');
+    c->name = last && last[1] ? last + 1 : c->dirs[0];
   }
 }
 
@@ -879,10 +914,7 @@ int main(int argc, char **argv) {
       if(ncorpora == MAX_CORPORA) die("too many corpora");
       corpus *c = &corpora[ncorpora++];
       parse_corpus(c, argv[i]);
-      for(char *e = exts ? strtok(exts, ",") : NULL; e; e = strtok(NULL, ",")) {
-        if(c->nexts == MAX_EXTS) die("too many extensions");
-        c->exts[c->nexts++] = ch_strdup(e);
-      }
+      if(exts) split(exts, ',', add_ext, c);
       add_ext_globs(c);
       c->max_files = max_files;
       exts = NULL;
