@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -492,6 +493,7 @@ typedef struct root {
   bool walking;   /* first walk not finished */
   size_t pending; /* file jobs of this root queued or running */
   bool save_due;  /* save the cache when pending reaches 0 */
+  bool cache_dirty; /* records differ from what the cache file holds */
   ch_map cached;  /* abs -> ch_record* loaded from the cache, until used */
   ch_ignore *ignore; /* for ch_index_file_changed; under the lock */
 } root;
@@ -548,7 +550,6 @@ struct ch_index {
   bool publish_due;
   uint64_t last_publish_ms;
   uint64_t last_rebuild_ms;
-  bool cache_stale; /* disk records changed since the caches were saved */
 
   ch_index_stats stats;
 };
@@ -789,11 +790,14 @@ static const char *rel_in(const root *r, const char *abs) {
   return abs[0] == '/' ? abs + 1 : abs;
 }
 
+/* Sets (or with rec NULL removes) the disk record of a path. from_cache:
+ * the record came from the cache file, which therefore stays current. */
 static void set_disk(ch_index *self, const char *abs, uint32_t r,
-                     ch_record *rec) {
+                     ch_record *rec, bool from_cache) {
   disk_entry *e = ch_map_get(&self->disk, abs);
   if(!rec) {
     if(e) {
+      if(e->root < self->nroots) self->roots[e->root].cache_dirty = true;
       ch_map_remove(&self->disk, abs);
       ch_record_unref(e->rec);
       ch_free(e);
@@ -801,7 +805,7 @@ static void set_disk(ch_index *self, const char *abs, uint32_t r,
     }
     return;
   }
-  self->cache_stale = true;
+  if(!from_cache && r < self->nroots) self->roots[r].cache_dirty = true;
   if(e) {
     ch_record_unref(e->rec);
   } else {
@@ -869,7 +873,7 @@ static void do_file(ch_index *self, ch_extractor *ex, const char *abs) {
     else if(!st)
       self->stats.failed++;
     if(rec) self->stats.bytes += rec->size;
-    set_disk(self, abs, r, rec);
+    set_disk(self, abs, r, rec, cached != NULL);
   }
   root_file_done(self, r);
   pthread_mutex_unlock(&self->lock);
@@ -958,7 +962,7 @@ static void on_walk_file(const ch_walk_entry *e, void *ud) {
     self->stats.files_done++;
     self->stats.cache_hits++;
     self->stats.bytes += cached->size;
-    set_disk(self, e->abs_path, w->r, cached);
+    set_disk(self, e->abs_path, w->r, cached, true);
   } else if(!ch_map_get(&self->queued, e->abs_path)) {
     ch_map_put(&self->queued, e->abs_path, (void *)1);
     rt->pending++;
@@ -1034,9 +1038,10 @@ static void do_walk(ch_index *self, const char *root_path) {
   root *rt = &self->roots[r];
   /* Cached files the walk did not meet are gone: drop them; files indexed
    * before under this root that the walk did not meet too (a re-walk). */
+  if(rt->cached.len) rt->cache_dirty = true; /* files deleted meanwhile */
   ch_map_release(&rt->cached, (void (*)(void *))ch_record_unref);
   rt->walking = false;
-  rt->save_due = true;
+  rt->save_due = true; /* when its files are done, and only if dirty */
   pthread_mutex_unlock(&self->lock);
 }
 
@@ -1044,6 +1049,7 @@ static void save_root_cache(ch_index *self, uint32_t r) {
   /* Lock held on entry and exit; released while writing. */
   root *rt = &self->roots[r];
   if(self->no_cache || !rt->path) return;
+  rt->cache_dirty = false;
   size_t n = 0, cap = self->disk.len + 1;
   ch_record **recs = ch_malloc(cap * sizeof(*recs));
   size_t it = 0;
@@ -1093,8 +1099,10 @@ static void *worker_main(void *arg) {
         root *rt = &self->roots[r];
         if(rt->save_due && !rt->walking && rt->pending == 0) {
           rt->save_due = false;
-          self->cache_stale = false;
-          save_root_cache(self, r);
+          if(rt->cache_dirty) save_root_cache(self, r);
+          /* The first indexing left garbage in the workers' malloc
+           * arenas; give it back to the system. */
+          malloc_trim(0);
           saved = true;
         }
       }
@@ -1207,7 +1215,7 @@ void ch_index_free(ch_index *self) {
   pthread_mutex_unlock(&self->lock);
   for(int i = 0; i < self->nthreads; i++) pthread_join(self->threads[i], NULL);
   ch_free(self->threads);
-  if(self->cache_stale) ch_index_save_cache(self); /* workers are gone */
+  ch_index_save_cache(self); /* roots whose records changed; workers gone */
   while(self->head) {
     job *j = self->head;
     self->head = j->next;
@@ -1281,7 +1289,7 @@ ch_status ch_index_remove_root(ch_index *self, const char *path) {
     while(ch_map_next(&self->disk, &it, &key, &value))
       if(((disk_entry *)value)->root == i) gone[n++] = ch_strdup(key);
     for(size_t k = 0; k < n; k++) {
-      set_disk(self, gone[k], i, NULL);
+      set_disk(self, gone[k], i, NULL, false);
       ch_free(gone[k]);
     }
     ch_free(gone);
@@ -1342,7 +1350,7 @@ void ch_index_file_changed(ch_index *self, const char *path) {
     const char *rel = rel_in(rt, path);
     bool ignored = rt->ignore && ch_ignore_match(rt->ignore, rel, false);
     if(ignored)
-      set_disk(self, path, r, NULL);
+      set_disk(self, path, r, NULL, false);
     else
       queue_check(self, path, r);
   }
@@ -1460,9 +1468,10 @@ void ch_index_wait_idle(ch_index *self) {
 
 void ch_index_save_cache(ch_index *self) {
   pthread_mutex_lock(&self->lock);
-  self->cache_stale = false;
   for(uint32_t r = 0; r < self->nroots; r++)
-    if(self->roots[r].path && !self->roots[r].walking) save_root_cache(self, r);
+    if(self->roots[r].path && !self->roots[r].walking &&
+       self->roots[r].cache_dirty)
+      save_root_cache(self, r);
   pthread_mutex_unlock(&self->lock);
 }
 

@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -159,6 +160,29 @@ static double rss_bytes(void) {
   fclose(f);
   if(kb < 0) die("/proc/self/status: no VmRSS line");
   return kb * 1024;
+}
+
+/* CPU seconds all CPUs spent busy since boot (/proc/stat), steal included:
+ * time this process could not have had. */
+static double busy_cpu_s(void) {
+  FILE *f = fopen("/proc/stat", "r");
+  if(!f) return 0;
+  unsigned long long v[8] = {0};
+  int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+                 &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+  fclose(f);
+  if(n < 8) return 0;
+  /* user nice system idle iowait irq softirq steal */
+  double busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
+  return busy / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds this process used. */
+static double self_cpu_s(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag,
@@ -763,6 +787,9 @@ static void bench_corpus(corpus *c, totals *tot, char **keep_cache) {
     printf("warning: no files, corpus skipped\n");
     return;
   }
+  /* Other processes on the machine take CPUs from the 2-worker runs
+   * first: measure how much, so a noisy table says so. */
+  double wall0 = now_s(), busy0 = busy_cpu_s(), self0 = self_cpu_s();
 
   for(int i = 0; i < RUNS; i++)
     c->parse_s[i] = parse_only(c, i == 0);
@@ -816,6 +843,15 @@ static void bench_corpus(corpus *c, totals *tot, char **keep_cache) {
   untouch_all();
   ntouch = 0;
 
+  double wall = now_s() - wall0;
+  double other = (busy_cpu_s() - busy0) - (self_cpu_s() - self0);
+  if(other < 0) other = 0;
+  printf("other processes used %.0f%% of one CPU meanwhile (%.1f CPU-s in "
+         "%.1f s)%s\n",
+         100 * other / wall, other, wall,
+         other / wall > 0.1 ? "; warning: timings, those with 2 workers "
+                              "first, are lower than on an idle machine"
+                            : "");
   double bytes = (double)c->bytes;
   stats parse = summarize(c->parse_s, RUNS), cold1 = summarize(c->cold1_s, RUNS),
         cold2 = summarize(c->cold2_s, RUNS), warm = summarize(c->warm_s, RUNS),

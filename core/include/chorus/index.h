@@ -250,8 +250,9 @@ void ch_index_stats_get(ch_index *self, ch_index_stats *out);
 /* Blocks until no work is queued or running and the latest snapshot is
  * published (for the CLI and tests; never call it on the loop thread). */
 void ch_index_wait_idle(ch_index *self);
-/* Saves the cache of every root now (also done when the first indexing of
- * a root ends and by ch_index_free). */
+/* Saves now the cache of every root whose records differ from its cache
+ * file (also done when the first indexing of a root ends and by
+ * ch_index_free); an unchanged cache is not rewritten. */
 void ch_index_save_cache(ch_index *self);
 
 /* ---- snapshots ----------------------------------------------------------- */

@@ -283,15 +283,39 @@ static void test_open_documents(void **state) {
   ch_index_free(index);
 }
 
+/* Inode of the one cache file in the cache folder (a rewrite is a rename,
+ * so a new inode). */
+static ino_t cache_inode(void) {
+  DIR *d = opendir(cache);
+  assert_non_null(d);
+  struct dirent *e;
+  ino_t ino = 0;
+  while((e = readdir(d))) {
+    if(e->d_name[0] == '.') continue;
+    char *p = ch_strdupf("%s/%s", cache, e->d_name);
+    struct stat st;
+    if(stat(p, &st) == 0) ino = st.st_ino;
+    ch_free(p);
+  }
+  closedir(d);
+  return ino;
+}
+
 static void test_cache(void **state) {
   (void)state;
   ch_index *index = open_index(); /* writes the cache when done */
   ch_index_free(index);
+  ino_t written = cache_inode();
+  assert_true(written != 0);
   index = open_index();
   ch_index_stats st;
   ch_index_stats_get(index, &st);
   assert_int_equal(st.cache_hits, 4);
   assert_int_equal(st.parsed, 0);
+  ch_index_free(index);
+  /* Nothing changed: the cache file was not rewritten. */
+  assert_true(cache_inode() == written);
+  index = open_index();
   ch_snapshot *s = ch_index_snapshot(index);
   expect_where(s, "area", "b.c", "b.c:0 a.c:2 sub/c.c:3");
   ch_snapshot_unref(s);
