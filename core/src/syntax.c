@@ -412,12 +412,62 @@ static ch_status append_upstream(query_text *self, const ch_language *lang,
   return result;
 }
 
+/* The languages named by a first line "; inherits: a, b" of our own query
+ * file, as a comma-separated list in out (empty when none). */
+static void own_inherits(const char *path, char *out, size_t cap) {
+  out[0] = 0;
+  FILE *f = fopen(path, "rb");
+  if(!f) return;
+  char line[256];
+  if(fgets(line, sizeof(line), f) &&
+     strncmp(line, "; inherits:", 11) == 0) {
+    size_t n = 0;
+    for(const char *p = line + 11; *p && *p != '\n' && n + 1 < cap; p++)
+      if(*p != ' ' && *p != '\t' && *p != '\r') out[n++] = *p;
+    out[n] = 0;
+  }
+  fclose(f);
+}
+
+static ch_status load_query_depth(query_text *self, const ch_language *lang,
+                                  const char *name, int depth);
+
+/* Our own query of lang: the queries it inherits (our own files of other
+ * languages, by "; inherits:"), then its own text. */
+static ch_status append_own(query_text *self, const ch_language *lang,
+                            const char *name, const char *dir, int depth) {
+  char *path = ch_strdupf("%s/queries/%s/%s.scm", dir, lang->name, name);
+  char list[128];
+  own_inherits(path, list, sizeof(list));
+  for(char *item = list; *item && depth < 4;) {
+    char *comma = strchr(item, ',');
+    if(comma) *comma = 0;
+    const ch_language *base = ch_syntax_by_name(item);
+    if(!base) {
+      ch_log_warn("%s: inherits unknown language %s", path, item);
+    } else {
+      ch_status result = load_query_depth(self, base, name, depth + 1);
+      if(result && result != CH_ERR_NOT_FOUND) {
+        ch_free(path);
+        return result;
+      }
+    }
+    if(!comma) break;
+    item = comma + 1;
+  }
+  return append_file(self, path); /* takes path */
+}
+
 static ch_status load_query(query_text *self, const ch_language *lang,
                             const char *name) {
+  return load_query_depth(self, lang, name, 0);
+}
+
+static ch_status load_query_depth(query_text *self, const ch_language *lang,
+                                  const char *name, int depth) {
   if(!lang || !name || !valid_query_name(name)) return CH_ERR_INVALID;
   const char *dir = ch_syntax_grammars_dir();
-  ch_status result = append_file(
-      self, ch_strdupf("%s/queries/%s/%s.scm", dir, lang->name, name));
+  ch_status result = append_own(self, lang, name, dir, depth);
   if(result != CH_ERR_NOT_FOUND) return result;
   result = append_upstream(self, lang, name, dir, 0);
   if(result == CH_ERR_NOT_FOUND)

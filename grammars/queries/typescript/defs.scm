@@ -4,7 +4,7 @@
 ; patterns win over later ones on the same name. `export`, `declare` and
 ; `const`/`let`/`var` around a definition become part of its range and
 ; signature; a `const` whose name is all capitals is a constant.
-; typescript/defs.scm and tsx/defs.scm are the same file: keep them identical.
+; tsx/defs.scm inherits this file.
 
 ; Upstream skips constructors (a #not-eq? predicate); they are methods here.
 (method_definition

@@ -2,8 +2,7 @@
 ; statement or call (relative when the spec starts with . or /, else a
 ; package), @spec the string, @name each imported name as exported by the
 ; module (@name.default: "default", @name.star: "*").
-; typescript/imports.scm and tsx/imports.scm are the same file: keep them
-; identical.
+; tsx/imports.scm inherits this file.
 (import_statement
   (import_clause
     (identifier) @name.default)
