@@ -653,6 +653,25 @@ static void test_versions(void **state) {
       PER_LANGUAGE(fn, 6, "go"), PER_LANGUAGE(fn, 7, "rust"),                  \
       PER_LANGUAGE(fn, 8, "java")
 
+/* Our own query files may inherit: tsx's defs.scm is "; inherits:
+ * typescript", so its source is TypeScript's file, then its own. */
+static void test_own_query_inherits(void **state) {
+  (void)state;
+  size_t tsx_len = 0, ts_len = 0;
+  ch_status error = CH_OK;
+  char *tsx = ch_syntax_query_source(ch_syntax_by_name("tsx"), "defs",
+                                     &tsx_len, &error);
+  assert_int_equal(error, CH_OK);
+  char *ts = ch_syntax_query_source(ch_syntax_by_name("typescript"), "defs",
+                                    &ts_len, &error);
+  assert_int_equal(error, CH_OK);
+  assert_true(tsx_len > ts_len);
+  assert_memory_equal(tsx, ts, ts_len);
+  assert_non_null(strstr(tsx + ts_len, "; inherits: typescript"));
+  ch_free(tsx);
+  ch_free(ts);
+}
+
 int main(void) {
   /* The default lookup is under test; an override from the caller's
    * environment would change what it finds. */
@@ -670,6 +689,7 @@ int main(void) {
       ALL_LANGUAGES(test_tags),
       cmocka_unit_test(test_grammars_dir_default),
       cmocka_unit_test(test_query_source_inherits),
+      cmocka_unit_test(test_own_query_inherits),
       cmocka_unit_test(test_query_errors),
       cmocka_unit_test(test_versions),
   };
