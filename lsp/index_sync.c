@@ -327,7 +327,7 @@ void index_doc_opened(server *self, const ch_document *doc) {
 
 void index_doc_closed(server *self, const char *uri) {
   if(!self->index) return;
-  ch_free(ch_map_remove(&self->pending_docs, uri));
+  ch_map_remove(&self->pending_docs, uri); /* values are markers, not heap */
   char *path = ch_uri_to_path(uri);
   if(!path) return;
   ch_index_doc_close(self->index, path);

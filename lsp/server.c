@@ -541,7 +541,11 @@ static void dispatch(server *self, queued *q) {
       cJSON_GetObjectItemCaseSensitive(q->msg, "method")->valuestring;
   request r = {self, kind == CH_RPC_REQUEST ? id : NULL,
                cJSON_GetObjectItemCaseSensitive(q->msg, "params"), name};
-  if(!r.params || cJSON_IsNull(r.params)) r.params = &empty_object;
+  /* Neovim before 0.10 encodes an empty Lua table {} as [], so an empty
+   * array stands for "no params" too. */
+  if(!r.params || cJSON_IsNull(r.params) ||
+     (cJSON_IsArray(r.params) && !r.params->child))
+    r.params = &empty_object;
   ch_log_debug("%s %s", kind == CH_RPC_REQUEST ? "request" : "notification",
                name);
 

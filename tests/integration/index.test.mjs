@@ -311,3 +311,21 @@ test('without a client watcher, the server sees disk changes itself', opts, asyn
   } while (defs.length && Date.now() < gone);
   assert.deepEqual(defs, []);
 });
+
+test('closing a document right after an edit, before the index saw it', opts, async (t) => {
+  const root = makeRepo(pyRepo);
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const s = await startServer(t);
+  await s.request('initialize', { ...initializeParams(['utf-16']), rootUri: pathToFileURL(root).href });
+  await s.notify('initialized', {});
+  const uri = uriOf(root, 'app/main.py');
+  for (let i = 0; i < 20; i++) {
+    await s.open(uri, pyRepo['app/main.py'], { languageId: 'python', version: 1 });
+    await s.change(uri, 2, [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, text: '#' }]);
+    await s.notify('textDocument/didClose', { textDocument: { uri } });
+  }
+  const st = await waitReady(s);
+  assert.equal(st.files, 5);
+  assert.equal((await find(s, 'make_circle')).length, 1);
+});
+
