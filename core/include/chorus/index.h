@@ -156,6 +156,10 @@ void ch_extractor_free(ch_extractor *self);
  * this text with ts_tree_edit applied for every change since; the parse
  * then reuses it. When tree_out is not NULL it receives the new tree
  * (caller deletes it with ts_tree_delete); otherwise the tree is freed.
+ * With tree_out, the extractor also keeps this extraction's results for
+ * `path` (with its own copy of the tree and of the text; the last few
+ * paths): the next extraction of that path redoes only the subtrees that
+ * changed. The record is the same either way.
  * Returns NULL and sets *error when the language's queries cannot be
  * loaded (CH_ERR_NOT_FOUND/CH_ERR_PARSE) or the text is too large. */
 ch_record *ch_extract(ch_extractor *self, const ch_language *lang,

@@ -8,6 +8,11 @@
 ;                       sits directly in a function_declarator becomes a
 ;                       function or method
 ; Earlier patterns win over later ones on the same name.
+; The extractor matches these patterns itself while it walks the tree (the
+; matcher in core/src/extract.c): node types, (_) and _, "anonymous" nodes,
+; fields, !field, [alternations], captures, the anchor `.` and `?`. Above
+; its captured nodes a pattern may look only at the types and fields of
+; their ancestors, which is what lets an edit re-extract only what changed.
 
 (function_definition
   declarator: (_) @name.declarator) @definition.function

@@ -4,6 +4,11 @@
 ; container of a method when this file defines it. Earlier patterns win
 ; over later ones on the same name. A `type`, `var` or `const` keyword with
 ; a single spec becomes part of its range and signature.
+; The extractor matches these patterns itself while it walks the tree (the
+; matcher in core/src/extract.c): node types, (_) and _, "anonymous" nodes,
+; fields, !field, [alternations], captures, the anchor `.` and `?`. Above
+; its captured nodes a pattern may look only at the types and fields of
+; their ancestors, which is what lets an edit re-extract only what changed.
 
 (method_declaration
   receiver: (parameter_list

@@ -3,6 +3,11 @@
 ; capture conventions. Earlier patterns win over later ones on the same
 ; name. `export`, `const`/`let`/`var` around a definition become part of its
 ; range and signature; a `const` whose name is all capitals is a constant.
+; The extractor matches these patterns itself while it walks the tree (the
+; matcher in core/src/extract.c): node types, (_) and _, "anonymous" nodes,
+; fields, !field, [alternations], captures, the anchor `.` and `?`. Above
+; its captured nodes a pattern may look only at the types and fields of
+; their ancestors, which is what lets an edit re-extract only what changed.
 
 ; Upstream skips constructors (a #not-eq? predicate); they are methods here.
 (method_definition

@@ -2,6 +2,11 @@
 ; statement or call (relative when the spec starts with . or /, else a
 ; package), @spec the string, @name each imported name as exported by the
 ; module (@name.default: "default", @name.star: "*").
+; The extractor matches these patterns itself while it walks the tree (the
+; matcher in core/src/extract.c): node types, (_) and _, "anonymous" nodes,
+; fields, !field, [alternations], captures, the anchor `.` and `?`. Above
+; its captured nodes a pattern may look only at the types and fields of
+; their ancestors, which is what lets an edit re-extract only what changed.
 (import_statement
   (import_clause
     (identifier) @name.default)

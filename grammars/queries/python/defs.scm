@@ -2,6 +2,11 @@
 ; the same name range these patterns win). See core/src/extract.c for the
 ; capture conventions. Earlier patterns win over later ones on the same
 ; name. Module-level variables whose name is all capitals become constants.
+; The extractor matches these patterns itself while it walks the tree (the
+; matcher in core/src/extract.c): node types, (_) and _, "anonymous" nodes,
+; fields, !field, [alternations], captures, the anchor `.` and `?`. Above
+; its captured nodes a pattern may look only at the types and fields of
+; their ancestors, which is what lets an edit re-extract only what changed.
 
 (class_definition
   body: (block

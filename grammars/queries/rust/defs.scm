@@ -7,6 +7,11 @@
 ; makes the type defined in this file the container of the block's methods
 ; and drops the block, or keeps the block as a module definition when the
 ; type is defined elsewhere.
+; The extractor matches these patterns itself while it walks the tree (the
+; matcher in core/src/extract.c): node types, (_) and _, "anonymous" nodes,
+; fields, !field, [alternations], captures, the anchor `.` and `?`. Above
+; its captured nodes a pattern may look only at the types and fields of
+; their ancestors, which is what lets an edit re-extract only what changed.
 
 (struct_item
   name: (type_identifier) @name) @definition.struct

@@ -5,6 +5,11 @@
 ; `const`/`let`/`var` around a definition become part of its range and
 ; signature; a `const` whose name is all capitals is a constant.
 ; tsx/defs.scm inherits this file.
+; The extractor matches these patterns itself while it walks the tree (the
+; matcher in core/src/extract.c): node types, (_) and _, "anonymous" nodes,
+; fields, !field, [alternations], captures, the anchor `.` and `?`. Above
+; its captured nodes a pattern may look only at the types and fields of
+; their ancestors, which is what lets an edit re-extract only what changed.
 
 ; Upstream skips constructors (a #not-eq? predicate); they are methods here.
 (method_definition

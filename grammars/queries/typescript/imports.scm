@@ -3,6 +3,11 @@
 ; package), @spec the string, @name each imported name as exported by the
 ; module (@name.default: "default", @name.star: "*").
 ; tsx/imports.scm inherits this file.
+; The extractor matches these patterns itself while it walks the tree (the
+; matcher in core/src/extract.c): node types, (_) and _, "anonymous" nodes,
+; fields, !field, [alternations], captures, the anchor `.` and `?`. Above
+; its captured nodes a pattern may look only at the types and fields of
+; their ancestors, which is what lets an edit re-extract only what changed.
 (import_statement
   (import_clause
     (identifier) @name.default)

@@ -4,8 +4,13 @@
  * test finds them from this file's path (see fixtures_dir) or from
  * $CHORUS_FIXTURES. Expectations are exact: names, kinds, name positions,
  * containers, signatures and docs of representative definitions; every
- * import form; identifiers used or not; line starts; tokens; and a
- * differential test of incremental reparsing against fresh extraction. */
+ * import form; identifiers used or not; line starts; tokens; and
+ * differential tests of incremental extraction (an edited tree and the
+ * extractor's cache of the document) against fresh extraction: random
+ * edits of every fixture, of large texts whose nodes nest into several
+ * segments, targeted edits (a def split and merged, comments above a def,
+ * imports added and removed, multi-edit sequences before one extraction),
+ * and more documents than the extractor caches. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1087,75 +1092,237 @@ static TSPoint point_at(const char *text, uint32_t off) {
 }
 
 static const char *const snippets[] = {
-    "x",        "foo",         " ",
-    "\n",       "(",           ")",
-    "{",        "}",           ";",
-    "\"",       "//",          "/*",
-    "*/",       "#",           "\r\n",
-    "\r",       "::",          ".",
-    ",",        "'",           "\t",
-    "def ",     "fn ",         "int ",
-    "= 1",      "import os\n", "// doc\n",
-    "\xc3\xa9", "class A:\n",  "struct S { int a; };\n",
+    "x",
+    "foo",
+    " ",
+    "\n",
+    "(",
+    ")",
+    "{",
+    "}",
+    ";",
+    "\"",
+    "//",
+    "/*",
+    "*/",
+    "#",
+    "\r\n",
+    "\r",
+    "::",
+    ".",
+    ",",
+    "'",
+    "\t",
+    "def ",
+    "fn ",
+    "int ",
+    "= 1",
+    "import os\n",
+    "// doc\n",
+    "\xc3\xa9",
+    "class A:\n",
+    "struct S { int a; };\n",
+    "\"\"\"",
+    "}\n\n",
+    "\n\n",
+    "#include <x.h>\n",
+    "use a::b;\n",
+    "import { a } from './a';\n",
+    "/** doc */\n",
+    "# doc\n",
+    "int f(void) { return 0; }\n",
+    "def g():\n    pass\n",
 };
+
+/* A document being edited: its text and the tree of its last extraction. */
+typedef struct doc {
+  const ch_language *lang;
+  const char *name;
+  char *text;
+  uint32_t len;
+  TSTree *tree;
+} doc;
+
+/* The first occurrence of `what` at or after `from`, or the text's end. */
+static uint32_t find_from(const doc *d, uint32_t from, const char *what) {
+  size_t n = strlen(what);
+  for(uint32_t i = from; i + n <= d->len; i++)
+    if(!memcmp(d->text + i, what, n)) return i;
+  return d->len;
+}
+
+/* Replaces bytes [at, at + del) with ins and edits the tree to match. */
+static void doc_edit(doc *d, uint32_t at, uint32_t del, const char *ins) {
+  if(at > d->len) at = d->len;
+  if(del > d->len - at) del = d->len - at;
+  uint32_t ins_len = (uint32_t)strlen(ins);
+  uint32_t new_len = d->len - del + ins_len;
+  char *next = ch_malloc(new_len + 1);
+  memcpy(next, d->text, at);
+  memcpy(next + at, ins, ins_len);
+  memcpy(next + at + ins_len, d->text + at + del, d->len - at - del);
+  next[new_len] = 0;
+  TSInputEdit edit;
+  edit.start_byte = at;
+  edit.old_end_byte = at + del;
+  edit.new_end_byte = at + ins_len;
+  edit.start_point = point_at(d->text, at);
+  edit.old_end_point = point_at(d->text, at + del);
+  edit.new_end_point = point_at(next, at + ins_len);
+  if(d->tree) ts_tree_edit(d->tree, &edit);
+  ch_free(d->text);
+  d->text = next;
+  d->len = new_len;
+}
+
+/* Where a random edit goes: anywhere, into a comment, at a line start, or
+ * over a whole line (which removes imports, splits and merges nodes). */
+static void random_edit(doc *d) {
+  uint32_t at = rng(d->len + 1), del = rng(9);
+  const char *ins = rng(4) ? snippets[rng(CH_ARRAY_LEN(snippets))] : "";
+  switch(rng(6)) {
+  case 0: { /* inside or just before a comment */
+    static const char *const marks[] = {"//", "/*", "#", "*/"};
+    uint32_t c = find_from(d, at, marks[rng(CH_ARRAY_LEN(marks))]);
+    at = c + rng(4);
+    break;
+  }
+  case 1: /* at a line start */
+    while(at > 0 && d->text[at - 1] != '\n')
+      at--;
+    break;
+  case 2: { /* a whole line, or an import line */
+    if(rng(2)) {
+      static const char *const imports[] = {"import", "#include", "use ",
+                                            "from "};
+      at = find_from(d, at, imports[rng(CH_ARRAY_LEN(imports))]);
+    }
+    while(at > 0 && d->text[at - 1] != '\n')
+      at--;
+    del = find_from(d, at, "\n") + 1 - at;
+    if(rng(2)) ins = "";
+    break;
+  }
+  default: break;
+  }
+  doc_edit(d, at, del, ins);
+}
+
+/* Extracts the document with its edited tree and checks the result against
+ * a fresh extraction. tree-sitter's incremental parse can differ from a
+ * fresh parse (error recovery depends on the old tree); the check applies
+ * when the trees agree, which is the extractor's part. */
+static void doc_check(doc *d, ch_extractor *ex, ch_extractor *fresh_ex,
+                      TSParser *parser) {
+  TSTree *new_tree = NULL;
+  ch_status st = CH_ERR_STATE;
+  ch_record *inc = ch_extract(ex, d->lang, d->name, d->text, d->len, d->tree,
+                              &new_tree, &st);
+  assert_non_null(inc);
+  assert_int_equal(st, CH_OK);
+  check_record(inc);
+  TSTree *ref = ts_parser_parse_string(parser, NULL, d->text, d->len);
+  char *a = ts_node_string(ts_tree_root_node(ref));
+  char *b = ts_node_string(ts_tree_root_node(new_tree));
+  if(!strcmp(a, b)) {
+    ch_record *fresh = ch_extract(fresh_ex, d->lang, d->name, d->text, d->len,
+                                  NULL, NULL, &st);
+    assert_non_null(fresh);
+    expect_same_record(inc, fresh);
+    ch_record_unref(fresh);
+  }
+  free(a);
+  free(b);
+  ts_tree_delete(ref);
+  ch_record_unref(inc);
+  if(d->tree) ts_tree_delete(d->tree);
+  d->tree = new_tree;
+}
+
+static void doc_init(doc *d, const ch_language *lang, const char *name,
+                     char *text, uint32_t len) {
+  d->lang = lang;
+  d->name = name;
+  d->text = text;
+  d->len = len;
+  d->tree = NULL;
+}
+
+static void doc_release(doc *d) {
+  if(d->tree) ts_tree_delete(d->tree);
+  ch_free(d->text);
+}
+
+/* `edits` rounds on one document; every `multi`-th round makes several
+ * edits before one extraction. */
+static void incremental_doc(ch_extractor *ex, ch_extractor *fresh_ex, doc *d,
+                            int edits) {
+  TSParser *parser = ts_parser_new();
+  assert_true(ts_parser_set_language(parser, d->lang->ts_language()));
+  doc_check(d, ex, fresh_ex, parser);
+  for(int step = 0; step < edits; step++) {
+    int n = step % 5 == 4 ? 2 + (int)rng(3) : 1;
+    for(int i = 0; i < n; i++)
+      random_edit(d);
+    doc_check(d, ex, fresh_ex, parser);
+  }
+  ts_parser_delete(parser);
+}
 
 static void incremental_run(ch_extractor *ex, ch_extractor *fresh_ex,
                             const char *fixture, int edits) {
   uint32_t len;
   char *text = read_fixture(fixture, &len);
-  const ch_language *lang = ch_syntax_by_path(fixture, text, len);
-  TSTree *tree = NULL;
-  ch_record *r = ch_extract(ex, lang, fixture, text, len, NULL, &tree, NULL);
-  assert_non_null(r);
-  ch_record_unref(r);
-  for(int step = 0; step < edits; step++) {
-    /* A random edit: delete up to 8 bytes, insert a snippet (or not). */
-    uint32_t at = rng(len + 1);
-    uint32_t del = rng(9);
-    if(del > len - at) del = len - at;
-    const char *ins = rng(4) ? snippets[rng(CH_ARRAY_LEN(snippets))] : "";
-    uint32_t ins_len = (uint32_t)strlen(ins);
-    uint32_t new_len = len - del + ins_len;
-    char *next = ch_malloc(new_len + 1);
-    memcpy(next, text, at);
-    memcpy(next + at, ins, ins_len);
-    memcpy(next + at + ins_len, text + at + del, len - at - del);
-    next[new_len] = 0;
-    TSInputEdit edit;
-    edit.start_byte = at;
-    edit.old_end_byte = at + del;
-    edit.new_end_byte = at + ins_len;
-    edit.start_point = point_at(text, at);
-    edit.old_end_point = point_at(text, at + del);
-    edit.new_end_point = point_at(next, at + ins_len);
-    ts_tree_edit(tree, &edit);
-    ch_free(text);
-    text = next;
-    len = new_len;
-
-    TSTree *new_tree = NULL;
-    ch_status st;
-    ch_record *inc =
-        ch_extract(ex, lang, fixture, text, len, tree, &new_tree, &st);
-    assert_non_null(inc);
-    ch_record *fresh =
-        ch_extract(fresh_ex, lang, fixture, text, len, NULL, NULL, &st);
-    assert_non_null(fresh);
-    check_record(inc);
-    expect_same_record(inc, fresh);
-    ch_record_unref(inc);
-    ch_record_unref(fresh);
-    ts_tree_delete(tree);
-    tree = new_tree;
-  }
-  ts_tree_delete(tree);
-  ch_free(text);
+  doc d;
+  doc_init(&d, ch_syntax_by_path(fixture, text, len), fixture, text, len);
+  incremental_doc(ex, fresh_ex, &d, edits);
+  doc_release(&d);
 }
 
-/* 200 random edits of a fixture (fixed seed), each extracted with the
- * edited previous tree and compared with a fresh extraction; fewer edits
- * for the languages whose grammars the first ones share code paths with,
- * to keep the sanitizer build quick. */
+/* A fixture made large: repeated inside a container, so that nodes are
+ * split into nested segments (shells) and edits land inside them. */
+static char *big_text(const char *fixture, uint32_t *len) {
+  static const struct {
+    const char *name, *open, *close;
+    bool indent;
+  } wraps[] = {
+      {"sample.c", "#ifndef BIG_H\n#define BIG_H\n", "#endif\n", false},
+      {"sample.py", "class Big:\n", "", true},
+      {"sample.cpp", "namespace big {\n", "}\n", false},
+      {"sample.rs", "mod big {\n", "}\n", false},
+      {"sample.js", "function big() {\n", "}\n", false},
+      {"sample.ts", "namespace Big {\n", "}\n", false},
+      {"sample.tsx", "namespace Big {\n", "}\n", false},
+      {"sample.go", "", "", false},
+      {"Sample.java", "class Big {\n", "}\n", false},
+  };
+  uint32_t n;
+  char *src = read_fixture(fixture, &n);
+  size_t w = 0;
+  while(strcmp(wraps[w].name, fixture))
+    w++;
+  ch_buf out;
+  ch_buf_init(&out, (size_t)1 << 24);
+  ch_buf_append_str(&out, wraps[w].open);
+  for(uint32_t copy = 0; copy < 4400 / n + 1; copy++) {
+    for(uint32_t i = 0; i < n; i++) {
+      if(wraps[w].indent && (i == 0 || src[i - 1] == '\n') && src[i] != '\n')
+        ch_buf_append_str(&out, "    ");
+      ch_buf_append_char(&out, src[i]);
+    }
+  }
+  ch_buf_append_str(&out, wraps[w].close);
+  ch_free(src);
+  size_t got;
+  char *text = ch_buf_detach(&out, &got);
+  *len = (uint32_t)got;
+  return text;
+}
+
+/* Random edits of a fixture (fixed seed), each extracted with the edited
+ * previous tree and compared with a fresh extraction; fewer edits for the
+ * languages whose grammars the first ones share code paths with, to keep
+ * the sanitizer build quick. */
 static void test_incremental(void **state) {
   ch_extractor *ex = *state;
   static const struct {
@@ -1170,6 +1337,129 @@ static void test_incremental(void **state) {
   rng_state = 0x9E3779B97F4A7C15u;
   for(size_t i = 0; i < CH_ARRAY_LEN(runs); i++)
     incremental_run(ex, fresh, runs[i].name, runs[i].edits);
+  ch_extractor_free(fresh);
+}
+
+/* The same on large texts whose nodes nest deeper than one segment. */
+static void test_incremental_nested(void **state) {
+  ch_extractor *ex = *state;
+  static const struct {
+    const char *name;
+    int edits;
+  } runs[] = {
+      {"sample.c", 120},  {"sample.py", 120}, {"sample.js", 60},
+      {"sample.rs", 80},  {"sample.cpp", 80}, {"sample.ts", 50},
+      {"sample.tsx", 30}, {"sample.go", 40},  {"Sample.java", 40},
+  };
+  ch_extractor *fresh = ch_extractor_new();
+  rng_state = 0x2545F4914F6CDD1Du;
+  for(size_t i = 0; i < CH_ARRAY_LEN(runs); i++) {
+    uint32_t len;
+    char *text = big_text(runs[i].name, &len);
+    assert_true(len > 4096);
+    doc d;
+    doc_init(&d, ch_syntax_by_path(runs[i].name, text, len), runs[i].name, text,
+             len);
+    incremental_doc(ex, fresh, &d, runs[i].edits);
+    doc_release(&d);
+  }
+  ch_extractor_free(fresh);
+}
+
+/* Edits chosen to move text between segments: a def split in two by a
+ * blank line and a new header, merged back, a comment above a def changed,
+ * an import added and removed; every step checked. */
+static void test_incremental_targeted(void **state) {
+  ch_extractor *ex = *state, *fresh = ch_extractor_new();
+  TSParser *parser = ts_parser_new();
+  const ch_language *py = ch_syntax_by_name("python");
+  assert_true(ts_parser_set_language(parser, py->ts_language()));
+  const char *src = "import os\n"
+                    "\n"
+                    "# The first.\n"
+                    "def first(a):\n"
+                    "    return a\n"
+                    "\n"
+                    "class Box:\n"
+                    "    \"\"\"A box.\"\"\"\n"
+                    "    size = 1\n"
+                    "\n"
+                    "    # Opens it.\n"
+                    "    def open(self):\n"
+                    "        return self.size\n";
+  doc d;
+  doc_init(&d, py, "t.py", ch_strdup(src), (uint32_t)strlen(src));
+  doc_check(&d, ex, fresh, parser);
+  /* Split `first` by a new def in its body, then merge back. */
+  uint32_t at = find_from(&d, 0, "    return a");
+  doc_edit(&d, at, 0, "def mid():\n");
+  doc_check(&d, ex, fresh, parser);
+  doc_edit(&d, at, strlen("def mid():\n"), "");
+  doc_check(&d, ex, fresh, parser);
+  /* Comments above a def: changed, removed, restored. */
+  at = find_from(&d, 0, "# The first.");
+  doc_edit(&d, at + 2, 3, "A");
+  doc_check(&d, ex, fresh, parser);
+  doc_edit(&d, at, find_from(&d, at, "\n") + 1 - at, "");
+  doc_check(&d, ex, fresh, parser);
+  doc_edit(&d, at, 0, "# Back.\n");
+  doc_check(&d, ex, fresh, parser);
+  /* Imports: one added, the first removed. */
+  doc_edit(&d, 0, 0, "from . import sibling\n");
+  doc_check(&d, ex, fresh, parser);
+  at = find_from(&d, 0, "import os\n");
+  doc_edit(&d, at, strlen("import os\n"), "");
+  doc_check(&d, ex, fresh, parser);
+  /* The class body dedented into the module, then indented back. */
+  at = find_from(&d, 0, "    size = 1");
+  doc_edit(&d, at, 4, "");
+  doc_check(&d, ex, fresh, parser);
+  doc_edit(&d, at, 0, "    ");
+  doc_check(&d, ex, fresh, parser);
+  /* A docstring opened and closed again far above the class. */
+  doc_edit(&d, 0, 0, "\"\"\"");
+  doc_check(&d, ex, fresh, parser);
+  doc_edit(&d, 0, 3, "");
+  doc_check(&d, ex, fresh, parser);
+  doc_release(&d);
+  ts_parser_delete(parser);
+  ch_extractor_free(fresh);
+}
+
+/* More documents than the extractor keeps caches for, edited in turn:
+ * each extraction is right whatever the extractor remembers. */
+static void test_incremental_many_docs(void **state) {
+  ch_extractor *ex = *state, *fresh = ch_extractor_new();
+  static const char *const names[] = {"sample.c",  "sample.py", "sample.rs",
+                                      "sample.ts", "sample.go", "sample.js",
+                                      "sample.cpp"};
+  doc docs[CH_ARRAY_LEN(names)];
+  TSParser *parsers[CH_ARRAY_LEN(names)];
+  rng_state = 0xD1B54A32D192ED03u;
+  for(size_t i = 0; i < CH_ARRAY_LEN(names); i++) {
+    uint32_t len;
+    char *text = read_fixture(names[i], &len);
+    doc_init(&docs[i], ch_syntax_by_path(names[i], text, len), names[i], text,
+             len);
+    parsers[i] = ts_parser_new();
+    assert_true(
+        ts_parser_set_language(parsers[i], docs[i].lang->ts_language()));
+  }
+  for(int round = 0; round < 12; round++) {
+    for(size_t i = 0; i < CH_ARRAY_LEN(names); i++) {
+      if(round % 4 == 3 && i % 2) {
+        /* Reopened: no old tree, the same name. */
+        ts_tree_delete(docs[i].tree);
+        docs[i].tree = NULL;
+      }
+      random_edit(&docs[i]);
+      doc_check(&docs[i], ex, fresh, parsers[i]);
+    }
+  }
+  for(size_t i = 0; i < CH_ARRAY_LEN(names); i++) {
+    doc_release(&docs[i]);
+    ts_parser_delete(parsers[i]);
+  }
   ch_extractor_free(fresh);
 }
 
@@ -1212,6 +1502,9 @@ int main(void) {
       cmocka_unit_test(test_tree_out),
       cmocka_unit_test(test_extractor_reuse),
       cmocka_unit_test(test_incremental),
+      cmocka_unit_test(test_incremental_nested),
+      cmocka_unit_test(test_incremental_targeted),
+      cmocka_unit_test(test_incremental_many_docs),
   };
   int failed = cmocka_run_group_tests(tests, setup, teardown);
   ch_free(fixtures);
