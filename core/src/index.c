@@ -982,6 +982,17 @@ static bool walk_cancelled(void *ud) {
   return w->self->stopping;
 }
 
+/* The cache file of a root: the default path (chorus/cache.h), or the same
+ * file name inside options.cache_dir. NULL when no path can be made. */
+static char *cache_file(const ch_index *self, const char *root_path) {
+  char *def = ch_cache_path(root_path);
+  if(!self->cache_dir) return def;
+  char *path = ch_strdupf("%s/%s", self->cache_dir,
+                          def ? strrchr(def, '/') + 1 : "index.idx");
+  ch_free(def);
+  return path;
+}
+
 static void do_walk(ch_index *self, const char *root_path) {
   pthread_mutex_lock(&self->lock);
   uint32_t r = CH_NONE;
@@ -995,15 +1006,7 @@ static void do_walk(ch_index *self, const char *root_path) {
   pthread_mutex_unlock(&self->lock);
 
   if(load_cache) {
-    char *path = NULL;
-    if(self->cache_dir) {
-      char *def = ch_cache_path(root_path);
-      const char *slash = def ? strrchr(def, '/') : NULL;
-      path = ch_strdupf("%s/%s", self->cache_dir, slash ? slash + 1 : "index.idx");
-      ch_free(def);
-    } else {
-      path = ch_cache_path(root_path);
-    }
+    char *path = cache_file(self, root_path);
     ch_record **recs = NULL;
     size_t n = 0;
     ch_status st = path ? ch_cache_load(path, root_path, &recs, &n) : CH_ERR_NOT_FOUND;
@@ -1060,15 +1063,7 @@ static void save_root_cache(ch_index *self, uint32_t r) {
   }
   char *root_path = ch_strdup(rt->path);
   pthread_mutex_unlock(&self->lock);
-  char *path = NULL;
-  if(self->cache_dir) {
-    char *def = ch_cache_path(root_path);
-    const char *slash = def ? strrchr(def, '/') : NULL;
-    path = ch_strdupf("%s/%s", self->cache_dir, slash ? slash + 1 : "index.idx");
-    ch_free(def);
-  } else {
-    path = ch_cache_path(root_path);
-  }
+  char *path = cache_file(self, root_path);
   if(path) {
     ch_status st = ch_cache_save(path, root_path, recs, n);
     if(st) ch_log_warn("cannot save the index cache %s: %s", path, ch_strerror(st));

@@ -49,6 +49,20 @@ async function waitReady(s) {
   }
 }
 
+// Polls until the definitions of name satisfy done (the index catches up
+// with edits and disk changes in the background); returns the last answer.
+async function findUntil(s, name, done) {
+  const deadline = Date.now() + WAIT_MS;
+  let defs;
+  do {
+    await waitReady(s);
+    defs = await find(s, name);
+  } while (!done(defs) && Date.now() < deadline);
+  return defs;
+}
+const found = (defs) => defs.length > 0;
+const absent = (defs) => defs.length === 0;
+
 async function find(s, name, uri) {
   const params = { name };
   if (uri) params.textDocument = { uri };
@@ -157,12 +171,7 @@ test('unsaved text wins; closing brings the disk version back', opts, async (t) 
   // Rename make_circle -> build_circle with an incremental edit.
   const line = 7;
   await s.change(uri, 2, [{ range: { start: { line, character: 4 }, end: { line, character: 8 } }, text: 'build' }]);
-  let defs;
-  const deadline = Date.now() + WAIT_MS;
-  do {
-    await waitReady(s);
-    defs = await find(s, 'build_circle');
-  } while (defs.length === 0 && Date.now() < deadline);
+  let defs = await findUntil(s, 'build_circle', found);
   assert.equal(defs.length, 1);
   assert.deepEqual(await find(s, 'make_circle'), []);
   // Type a new function at the end, character by character.
@@ -177,19 +186,11 @@ test('unsaved text wins; closing brings the disk version back', opts, async (t) 
   }
   const doc = await s.documentText(uri);
   assert.ok(doc.text.endsWith(add));
-  const until = Date.now() + WAIT_MS;
-  do {
-    await waitReady(s);
-    defs = await find(s, 'typed_later');
-  } while (defs.length === 0 && Date.now() < until);
+  defs = await findUntil(s, 'typed_later', found);
   assert.equal(defs.length, 1);
   assert.equal(defs[0].line, row - 2);
   await s.notify('textDocument/didClose', { textDocument: { uri } });
-  const back = Date.now() + WAIT_MS;
-  do {
-    await waitReady(s);
-    defs = await find(s, 'make_circle');
-  } while (defs.length === 0 && Date.now() < back);
+  defs = await findUntil(s, 'make_circle', found);
   assert.equal(defs.length, 1);
   assert.deepEqual(await find(s, 'build_circle'), []);
 });
@@ -203,19 +204,15 @@ test('didChangeWatchedFiles and didSave re-index files from disk', opts, async (
   await waitReady(s);
   writeFileSync(path.join(root, 'app/new_module.py'), 'def brand_new():\n    return 1\n');
   await s.notify('workspace/didChangeWatchedFiles', { changes: [{ uri: uriOf(root, 'app/new_module.py'), type: 1 }] });
-  let defs;
-  const deadline = Date.now() + WAIT_MS;
-  do { await waitReady(s); defs = await find(s, 'brand_new'); } while (!defs.length && Date.now() < deadline);
+  let defs = await findUntil(s, 'brand_new', found);
   assert.equal(defs.length, 1);
   rmSync(path.join(root, 'app/new_module.py'));
   await s.notify('workspace/didChangeWatchedFiles', { changes: [{ uri: uriOf(root, 'app/new_module.py'), type: 3 }] });
-  const gone = Date.now() + WAIT_MS;
-  do { await waitReady(s); defs = await find(s, 'brand_new'); } while (defs.length && Date.now() < gone);
+  defs = await findUntil(s, 'brand_new', absent);
   assert.deepEqual(defs, []);
   writeFileSync(path.join(root, 'web/index.ts'), 'export function welcome(): void {}\n');
   await s.notify('textDocument/didSave', { textDocument: { uri: uriOf(root, 'web/index.ts') } });
-  const saved = Date.now() + WAIT_MS;
-  do { await waitReady(s); defs = await find(s, 'welcome'); } while (!defs.length && Date.now() < saved);
+  defs = await findUntil(s, 'welcome', found);
   assert.equal(defs.length, 1);
 });
 
@@ -255,9 +252,7 @@ test('workspace folders added later are indexed; removed ones leave', opts, asyn
   await s.notify('workspace/didChangeWorkspaceFolders', {
     event: { added: [{ uri: pathToFileURL(b).href, name: 'b' }], removed: [{ uri: pathToFileURL(a).href, name: 'a' }] },
   });
-  let defs;
-  const deadline = Date.now() + WAIT_MS;
-  do { await waitReady(s); defs = await find(s, 'only_in_b'); } while (!defs.length && Date.now() < deadline);
+  const defs = await findUntil(s, 'only_in_b', found);
   assert.equal(defs.length, 1);
   assert.deepEqual(await find(s, 'only_in_a'), []);
 });
