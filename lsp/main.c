@@ -133,6 +133,14 @@ int main(int argc, char **argv) {
     code = run_lsp(argc - 2, argv + 2);
   else if(strcmp(cmd, "index") == 0)
     code = ch_cli_index(argc - 2, argv + 2);
+  else if(strcmp(cmd, "complete") == 0)
+    code = ch_cli_complete(argc - 2, argv + 2);
+  else if(strcmp(cmd, "doctor") == 0)
+    code = ch_cli_doctor(argc - 2, argv + 2);
+  else if(strcmp(cmd, "context") == 0)
+    code = ch_cli_context(argc - 2, argv + 2);
+  else if(strcmp(cmd, "eval") == 0)
+    code = ch_cli_eval(argc - 2, argv + 2);
   else if(strcmp(cmd, "--stdio") == 0)
     code = run_lsp(argc - 1, argv + 1);
   else {

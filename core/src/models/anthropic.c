@@ -1,0 +1,2 @@
+/* anthropic.c: placeholder until the module lands. */
+#include "chorus/util.h"

@@ -1,0 +1,2 @@
+/* llamacpp.c: placeholder until the module lands. */
+#include "chorus/util.h"

@@ -1,0 +1,2 @@
+/* mistral.c: placeholder until the module lands. */
+#include "chorus/util.h"

@@ -1,0 +1,2 @@
+/* ollama.c: placeholder until the module lands. */
+#include "chorus/util.h"

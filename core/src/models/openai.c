@@ -1,0 +1,2 @@
+/* openai.c: placeholder until the module lands. */
+#include "chorus/util.h"

@@ -1,0 +1,2 @@
+/* openai_chat.c: placeholder until the module lands. */
+#include "chorus/util.h"

@@ -1,0 +1,2 @@
+/* ngram.c: placeholder until the module lands. */
+#include "chorus/util.h"

@@ -1,0 +1,2 @@
+/* prompt.c: placeholder until the module lands. */
+#include "chorus/util.h"

@@ -1,0 +1,2 @@
+/* stream.c: placeholder until the module lands. */
+#include "chorus/util.h"

@@ -1,0 +1,2 @@
+/* complete.c: placeholder until the module lands. */
+#include "cli.h"
