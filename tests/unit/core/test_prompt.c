@@ -661,6 +661,144 @@ static void test_chat_answer_edges(void **state) {
   ch_buf_release(&out);
 }
 
+/* ---- randomised: outside input never crashes ----------------------------- */
+
+static uint64_t rng_next(uint64_t *s) {
+  *s ^= *s >> 12;
+  *s ^= *s << 25;
+  *s ^= *s >> 27;
+  return *s * 2685821657736338717ull;
+}
+
+/* Replies assembled from the pieces chat models produce. Under the
+ * sanitizers this is the fuzz test of the extractor; everywhere it checks
+ * that extraction succeeds and never makes the answer longer than the
+ * reply. */
+static void test_chat_answer_random(void **state) {
+  (void)state;
+  static const char *const pieces[] = {
+      "```",
+      "```python\n",
+      "~~~\n",
+      "`",
+      "\n",
+      "\n\n",
+      " ",
+      "    ",
+      "<CURSOR>",
+      "<CURS",
+      "Here is the code:\n",
+      "Sure!\n",
+      "return",
+      " a + b",
+      "(",
+      ")",
+      "{",
+      "}",
+      "def add",
+      "This is the sum of both values.",
+      "print(add(1, 2))",
+      "\r\n",
+      "\0",
+  };
+  ch_prompt_input in =
+      input("import math\n\ndef add(a, b):\n    ", "\n\nprint(add(1, 2))\n");
+  uint64_t seed = 4242;
+  ch_buf reply, out;
+  ch_buf_init(&reply, 1 << 16);
+  ch_buf_init(&out, 1 << 16);
+  for(int round = 0; round < 5000; round++) {
+    ch_buf_reset(&reply);
+    ch_buf_reset(&out);
+    size_t count = rng_next(&seed) % 24;
+    for(size_t i = 0; i < count; i++) {
+      const char *p = pieces[rng_next(&seed) % CH_ARRAY_LEN(pieces)];
+      ch_buf_append(&reply, p, p[0] ? strlen(p) : 1);
+    }
+    /* Sometimes the prefix or suffix cut at a random point. */
+    if(rng_next(&seed) % 4 == 0)
+      ch_buf_append(&reply, in.prefix, rng_next(&seed) % (in.prefix_len + 1));
+    if(rng_next(&seed) % 4 == 0)
+      ch_buf_append(&reply, in.suffix, rng_next(&seed) % (in.suffix_len + 1));
+    assert_int_equal(ch_prompt_chat_answer(reply.data ? reply.data : "",
+                                           reply.len, &in, &out),
+                     CH_OK);
+    assert_true(out.len <= reply.len);
+  }
+  ch_buf_release(&reply);
+  ch_buf_release(&out);
+}
+
+/* Random templates: either refused with a message, or rendered; a template
+ * that is accepted renders every placeholder it holds. */
+static void test_custom_template_random(void **state) {
+  (void)state;
+  static const char *const pieces[] = {
+      "{prefix}", "{suffix}", "{files}", "{path}", "{repo}", "{",
+      "}",        "{{",       "}}",      "<x>",    "{nope}", "\n"};
+  ch_prompt_input in = with_files();
+  uint64_t seed = 99;
+  ch_buf text, err, out;
+  ch_buf_init(&text, 4096);
+  ch_buf_init(&err, 4096);
+  ch_buf_init(&out, 1 << 16);
+  int accepted = 0;
+  for(int round = 0; round < 3000; round++) {
+    ch_buf_reset(&text);
+    ch_buf_reset(&err);
+    ch_buf_reset(&out);
+    size_t count = rng_next(&seed) % 8;
+    for(size_t i = 0; i < count; i++)
+      ch_buf_append_str(&text, pieces[rng_next(&seed) % CH_ARRAY_LEN(pieces)]);
+    ch_fim_template t;
+    ch_status s =
+        ch_fim_template_init_custom(&t, text.data ? text.data : "", NULL, &err);
+    if(s) {
+      assert_int_equal(s, CH_ERR_INVALID);
+      assert_true(err.len > 0);
+      assert_true(strncmp(err.data, "fim template", 12) == 0);
+    } else {
+      accepted++;
+      assert_int_equal(ch_prompt_fim(&t, &in, &out), CH_OK);
+      assert_non_null(strstr(out.data, "def add(b):"));
+    }
+    ch_fim_template_release(&t);
+  }
+  assert_true(accepted > 0);
+  ch_buf_release(&text);
+  ch_buf_release(&err);
+  ch_buf_release(&out);
+}
+
+/* stop_at against a plain search, on random text over a small alphabet. */
+static void test_stop_at_random(void **state) {
+  (void)state;
+  const char *const *stops = STOPS("<E>", "<EOT>", "ab", "\n\n", "b<");
+  uint64_t seed = 7;
+  char text[64];
+  for(int round = 0; round < 20000; round++) {
+    size_t len = rng_next(&seed) % sizeof(text);
+    for(size_t i = 0; i < len; i++)
+      text[i] = "<EOTab\n>"[rng_next(&seed) % 8];
+    size_t partial;
+    size_t at = ch_prompt_stop_at(text, len, stops, &partial);
+    size_t want = len;
+    for(size_t i = 0; i < len && want == len; i++)
+      for(size_t k = 0; stops[k]; k++) {
+        size_t n = strlen(stops[k]);
+        if(i + n <= len && memcmp(text + i, stops[k], n) == 0) want = i;
+      }
+    assert_int_equal(at, want);
+    size_t want_partial = 0;
+    if(want == len)
+      for(size_t k = 0; stops[k]; k++)
+        for(size_t p = 1; p < strlen(stops[k]) && p <= len; p++)
+          if(memcmp(text + len - p, stops[k], p) == 0 && p > want_partial)
+            want_partial = p;
+    assert_int_equal(partial, want_partial);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fim_every_family),
@@ -678,6 +816,9 @@ int main(void) {
       cmocka_unit_test(test_chat_prompt),
       cmocka_unit_test(test_chat_answer_shapes),
       cmocka_unit_test(test_chat_answer_edges),
+      cmocka_unit_test(test_chat_answer_random),
+      cmocka_unit_test(test_custom_template_random),
+      cmocka_unit_test(test_stop_at_random),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
