@@ -12,7 +12,8 @@
 
 /* ---- families ------------------------------------------------------------ */
 
-#define STOPS(...) ((const char *const[]){__VA_ARGS__, NULL})
+/* A NULL-terminated list of strings, for the static tables below. */
+#define LIST(...) ((const char *const[]){__VA_ARGS__, NULL})
 static const char *const no_stops[] = {NULL};
 
 typedef struct family_info {
@@ -27,16 +28,16 @@ typedef struct family_info {
 static const family_info families[] = {
     {"starcoder", CH_FIM_STARCODER,
      "<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>",
-     STOPS("<file_sep>", "<|endoftext|>")},
+     LIST("<file_sep>", "<|endoftext|>")},
     {"starcoder2", CH_FIM_STARCODER,
      "<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>",
-     STOPS("<file_sep>", "<|endoftext|>")},
-    /* The spaces around the sentinels are part of what CodeLlama saw in
-     * training; without them it degrades. */
+     LIST("<file_sep>", "<|endoftext|>")},
+    /* The spaces around the sentinels are part of CodeLlama's format: its
+     * tokenizer puts them there, so the prompt must too. */
     {"codellama", CH_FIM_CODELLAMA, "<PRE> {prefix} <SUF>{suffix} <MID>",
-     STOPS("<EOT>")},
+     LIST("<EOT>")},
     {"codellama-spm", CH_FIM_CODELLAMA_SPM,
-     "<PRE> <SUF>{suffix} <MID> {prefix}", STOPS("<EOT>")},
+     "<PRE> <SUF>{suffix} <MID> {prefix}", LIST("<EOT>")},
     /* Full-width vertical bars (U+FF5C) and U+2581 LOWER ONE EIGHTH BLOCK. */
     {"deepseek", CH_FIM_DEEPSEEK,
      "<\xEF\xBD\x9C"
@@ -46,20 +47,19 @@ static const family_info families[] = {
      "hole\xEF\xBD\x9C>{suffix}<\xEF\xBD\x9C"
      "fim\xE2\x96\x81"
      "end\xEF\xBD\x9C>",
-     STOPS("<\xEF\xBD\x9C"
-           "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>")},
+     LIST("<\xEF\xBD\x9C"
+          "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>")},
     {"qwen", CH_FIM_QWEN,
      "<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>",
-     STOPS("<|endoftext|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
-           "<|im_start|>", "<|im_end|>")},
+     LIST("<|endoftext|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
+          "<|im_start|>", "<|im_end|>")},
     {"codestral", CH_FIM_CODESTRAL, "[SUFFIX]{suffix}[PREFIX]{prefix}",
-     STOPS("[PREFIX]", "[SUFFIX]")},
+     LIST("[PREFIX]", "[SUFFIX]")},
     {"codegemma", CH_FIM_CODEGEMMA,
      "<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>",
-     STOPS("<|file_separator|>", "<end_of_turn>", "<eos>")},
+     LIST("<|file_separator|>", "<end_of_turn>", "<eos>")},
     {"granite", CH_FIM_GRANITE,
-     "<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>",
-     STOPS("<fim_pad>")},
+     "<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>", LIST("<fim_pad>")},
     {"none", CH_FIM_NONE, "{prefix}", no_stops},
 };
 
@@ -279,19 +279,19 @@ typedef struct marker_info {
 } marker_info;
 
 static const marker_info markers[] = {
-    {"#", STOPS("python", "ruby", "bash", "sh", "shell", "shellscript", "zsh",
-                "fish", "perl", "r", "yaml", "toml", "make", "makefile",
-                "cmake", "dockerfile", "elixir", "julia", "nim", "powershell",
-                "starlark", "gdscript", "coffeescript", "tcl", "crystal", "nix",
-                "hcl", "terraform", "graphql", "awk")},
-    {"--", STOPS("lua", "sql", "haskell", "elm", "ada", "purescript", "agda",
-                 "vhdl")},
-    {";;", STOPS("commonlisp", "lisp", "elisp", "emacs-lisp", "clojure",
-                 "scheme", "racket", "fennel")},
-    {"%", STOPS("erlang", "latex", "tex", "matlab", "octave", "prolog")},
-    {"\"", STOPS("vim", "viml")},
-    {"!", STOPS("fortran")},
-    {"'", STOPS("vb", "vba")},
+    {"#", LIST("python", "ruby", "bash", "sh", "shell", "shellscript", "zsh",
+               "fish", "perl", "r", "yaml", "toml", "make", "makefile", "cmake",
+               "dockerfile", "elixir", "julia", "nim", "powershell", "starlark",
+               "gdscript", "coffeescript", "tcl", "crystal", "nix", "hcl",
+               "terraform", "graphql", "awk")},
+    {"--",
+     LIST("lua", "sql", "haskell", "elm", "ada", "purescript", "agda", "vhdl")},
+    {";;", LIST("commonlisp", "lisp", "elisp", "emacs-lisp", "clojure",
+                "scheme", "racket", "fennel")},
+    {"%", LIST("erlang", "latex", "tex", "matlab", "octave", "prolog")},
+    {"\"", LIST("vim", "viml")},
+    {"!", LIST("fortran")},
+    {"'", LIST("vb", "vba")},
 };
 
 const char *ch_prompt_comment_marker(const char *language) {
