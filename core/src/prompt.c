@@ -765,9 +765,10 @@ static span strip_repeated_prefix(span c, const ch_prompt_input *in) {
 
 /* The reply ended with the start of the suffix: the longest head of the
  * suffix that ends at a line end (or is all of it), trailing whitespace
- * ignored. A head within the first line (say ")") is only cut when that
- * does not unbalance the brackets of a reply that was balanced, so the
- * completion "bar()" before a suffix ")" keeps its own parenthesis. */
+ * ignored. A head is not cut when that would unbalance the brackets of a
+ * reply that was balanced: the completion "bar()" before a suffix ")", or
+ * "{ ... \n}" before a "\n}" that closes an outer block, keeps its own
+ * closing bracket. */
 static span strip_repeated_suffix(span c, const ch_prompt_input *in) {
   const char *s = in->suffix;
   size_t sn = in->suffix_len;
@@ -785,8 +786,7 @@ static span strip_repeated_suffix(span c, const ch_prompt_input *in) {
       h--;
     bool visible = h > first_visible;
     if(visible && h <= cn && memcmp(c.s + cn - h, s, h) == 0) {
-      bool one_line = memchr(s, '\n', h) == NULL;
-      if(!one_line || !balanced(c.s, cn) || balanced(c.s, cn - h)) {
+      if(!balanced(c.s, cn) || balanced(c.s, cn - h)) {
         c.n = cn - h;
         return c;
       }

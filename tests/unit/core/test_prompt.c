@@ -636,6 +636,11 @@ static void test_chat_answer_edges(void **state) {
   expect_answer("\n    run();", &eol, "\n    run();");
   /* The suffix repeated at the end, closing brace included. */
   expect_answer("```c\n\n    run();\n}\n```", &eol, "\n    run();");
+  /* A block the completion opens keeps its closing brace even when the
+   * suffix starts with one (that one closes an outer block). */
+  ch_prompt_input block = input("void f(int x) {\n  if (x) ", "\n}\n");
+  expect_answer("```c\n{\n  y();\n}\n```", &block, "{\n  y();\n}");
+  expect_answer("```c\n{\n  y();\n}\n}\n```", &block, "{\n  y();\n}");
   /* A one-line suffix is only cut when that keeps the brackets balanced. */
   ch_prompt_input call = input("print(", ")\n");
   expect_answer("bar()", &call, "bar()");
