@@ -801,6 +801,23 @@ static span strip_repeated_suffix(span c, const ch_prompt_input *in) {
   return c;
 }
 
+/* Appends s[0..n) to b (whose max is at least n), dropping each CR before
+ * an LF when lf_only, and every hole marker when no_hole. */
+static void append_lf(ch_buf *b, const char *s, size_t n, bool lf_only,
+                      bool no_hole) {
+  static const char hole[] = CH_PROMPT_HOLE;
+  const size_t hn = sizeof(hole) - 1;
+  for(size_t i = 0; i < n; i++) {
+    if(no_hole && s[i] == '<' && n - i >= hn && memcmp(s + i, hole, hn) == 0) {
+      i += hn - 1;
+      continue;
+    }
+    if(lf_only && s[i] == '\r' && i + 1 < n && s[i + 1] == '\n') continue;
+    ch_buf_append_char(b, s[i]);
+  }
+  if(!b->data) ch_buf_append(b, "", 0);
+}
+
 ch_status ch_prompt_chat_answer(const char *reply, size_t len,
                                 const ch_prompt_input *in, ch_buf *out) {
   if(!reply || !len) return CH_OK;
@@ -822,21 +839,38 @@ ch_status ch_prompt_chat_answer(const char *reply, size_t len,
       c = strip_prose(c);
     }
   }
-  /* Remove the hole marker wherever the model echoed it. */
-  ch_buf code;
+  /* A document with CRLF line ends is matched with them as LF (models
+   * answer in LF), and the answer gets CRLF back to fit the document. */
+  bool crlf = (in->prefix && memmem(in->prefix, in->prefix_len, "\r\n", 2)) ||
+              (in->suffix && memmem(in->suffix, in->suffix_len, "\r\n", 2));
+  ch_buf code, prefix, suffix;
   ch_buf_init(&code, c.n);
-  static const char hole[] = CH_PROMPT_HOLE;
-  size_t hn = sizeof(hole) - 1;
-  for(size_t i = 0; i < c.n;) {
-    const char *hit = memmem(c.s + i, c.n - i, hole, hn);
-    size_t upto = hit ? (size_t)(hit - c.s) : c.n;
-    ch_buf_append(&code, c.s + i, upto - i); /* fits: code.max == c.n */
-    i = hit ? upto + hn : c.n;
+  ch_buf_init(&prefix, in->prefix_len);
+  ch_buf_init(&suffix, in->suffix_len);
+  /* The hole marker goes wherever the model echoed it. */
+  append_lf(&code, c.s, c.n, crlf, true);
+  ch_prompt_input doc = *in;
+  if(crlf) {
+    append_lf(&prefix, in->prefix, in->prefix_len, true, false);
+    append_lf(&suffix, in->suffix, in->suffix_len, true, false);
+    doc.prefix = prefix.data;
+    doc.prefix_len = prefix.len;
+    doc.suffix = suffix.data;
+    doc.suffix_len = suffix.len;
   }
   span d = {code.data ? code.data : "", code.len};
-  d = strip_repeated_prefix(d, in);
-  d = strip_repeated_suffix(d, in);
-  ch_status result = ch_buf_append(out, d.s, d.n);
+  d = strip_repeated_prefix(d, &doc);
+  d = strip_repeated_suffix(d, &doc);
+  ch_status result = CH_OK;
+  for(size_t i = 0; i < d.n && !result;) {
+    const char *nl = crlf ? memchr(d.s + i, '\n', d.n - i) : NULL;
+    size_t upto = nl ? (size_t)(nl - d.s) : d.n;
+    result = ch_buf_append(out, d.s + i, upto - i);
+    if(!result && nl) result = ch_buf_append(out, "\r\n", 2);
+    i = nl ? upto + 1 : d.n;
+  }
   ch_buf_release(&code);
+  ch_buf_release(&prefix);
+  ch_buf_release(&suffix);
   return result;
 }

@@ -652,6 +652,13 @@ static void test_chat_answer_edges(void **state) {
   expect_answer("Return the answer.\n    \"\"\"\n    return 42", &doc,
                 "Return the answer.\n    \"\"\"\n    return 42");
   expect_answer("# The value:\nx = 1", &doc, "# The value:\nx = 1");
+  /* A CRLF document: matched as LF, answered in CRLF. */
+  ch_prompt_input dos =
+      input("def add(a, b):\r\n    ", "\r\n\r\nprint(add(1, 2))\r\n");
+  expect_answer("```python\ndef add(a, b):\n    if a:\n        return a + b\n"
+                "\nprint(add(1, 2))\n```",
+                &dos, "if a:\r\n        return a + b");
+  expect_answer("```python\r\nreturn a\r\n```\r\n", &dos, "return a");
   /* NULL prefix and suffix. */
   ch_prompt_input none = {0};
   expect_answer("```\nx\n```", &none, "x");
