@@ -62,12 +62,25 @@ const isInt = (v) => Number.isInteger(v);
 const isNonNegNumber = (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
 const isStringArray = (v) => Array.isArray(v) && v.every((s) => typeof s === 'string');
 
+function validHeaders(v) {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  try {
+    for (const [k, x] of Object.entries(v)) {
+      if (typeof x !== 'string' && typeof x !== 'number') return false;
+      http.validateHeaderName(k);
+      http.validateHeaderValue(k, String(x));
+    }
+  } catch {
+    return false;
+  }
+  return true;
+}
+
 const BEHAVIOUR_FIELDS = {
   text: [(v) => typeof v === 'string' || typeof v === 'function', 'a string or a function (request) => string'],
   status: [(v) => isInt(v) && v >= 100 && v <= 599, 'an integer HTTP status from 100 to 599'],
   errorBody: [(v) => typeof v === 'string' || (typeof v === 'object' && v !== null), 'an object or a string'],
-  headers: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v)
-    && Object.values(v).every((x) => typeof x === 'string' || typeof x === 'number'), 'an object of string or number values'],
+  headers: [validHeaders, 'an object of valid header names to string or number values'],
   retryAfter: [(v) => isNonNegNumber(v) || typeof v === 'string', 'seconds (a number >= 0) or an HTTP date string'],
   delayMs: [isNonNegNumber, 'a number >= 0'],
   hang: [(v) => typeof v === 'boolean', 'a boolean'],
@@ -95,7 +108,8 @@ function checkBehaviour(b, where) {
   for (const [k, v] of Object.entries(b)) {
     const rule = BEHAVIOUR_FIELDS[k];
     if (!rule) {
-      throw new TypeError(`fake model: ${where}: unknown behaviour field '${k}' (known: ${Object.keys(BEHAVIOUR_FIELDS).join(', ')})`);
+      const extra = where === 'options' ? 'option or ' : '';
+      throw new TypeError(`fake model: ${where}: unknown ${extra}behaviour field '${k}' (known: ${where === 'options' ? 'apiKey, port, ' : ''}${Object.keys(BEHAVIOUR_FIELDS).join(', ')})`);
     }
     if (v !== undefined && !rule[0](v)) {
       throw new TypeError(`fake model: ${where}: behaviour field '${k}' must be ${rule[1]}, got ${JSON.stringify(v)}`);
