@@ -5,6 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { once as onceEvent } from 'node:events';
@@ -307,6 +308,10 @@ test('llama.cpp completion and infill, streamed and not; health while loading', 
   let h = await get(fake, '/health');
   assert.equal(h.status, 200);
   assert.deepEqual(JSON.parse(h.text), { status: 'ok' });
+  fake.once('*', { invalidJson: true });
+  h = await get(fake, '/health');
+  assert.equal(h.status, 200);
+  assert.throws(() => JSON.parse(h.text), 'listings and health can be broken too');
   fake.behave('*', { loading: true });
   h = await get(fake, '/health');
   assert.equal(h.status, 503);
@@ -679,6 +684,42 @@ test('requests are recorded in order with everything a test needs', opts, async 
   await assert.rejects(fake.waitForRequests(3, 100), /waited 100 ms for 3 requests, got 2 \(POST \/v1\/completions, POST \/api\/generate\)/);
 });
 
+test('records say which connection they came on; maxRequests keeps the newest', opts, async (t) => {
+  const fake = await fakeFor(t, { text: TEXT, maxRequests: 2 });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const send = () => new Promise((resolve, reject) => {
+    const req = http.request(`${fake.url}/v1/completions`, { method: 'POST', agent }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    });
+    req.on('error', reject);
+    req.end('{"model":"m","prompt":"a"}');
+  });
+  await send();
+  await send();
+  await send();
+  assert.equal(fake.requests.length, 2);
+  assert.deepEqual(fake.requests.map((r) => r.index), [1, 2]);
+  assert.equal(fake.requests[0].connection, fake.requests[1].connection, 'one kept-alive connection');
+  await rawRequest(fake, { route: '/v1/completions', body: { model: 'm', prompt: 'a' } });
+  assert.notEqual(fake.requests[1].connection, fake.requests[0].connection);
+  await assert.rejects(startFakeModel({ maxRequests: 0 }), /maxRequests must be an integer >= 1/);
+});
+
+test('a client that leaves while sending its body is recorded, and not answered', opts, async (t) => {
+  const fake = await fakeFor(t);
+  const sock = net.connect(fake.port, '127.0.0.1');
+  await onceEvent(sock, 'connect');
+  sock.write('POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"model":');
+  await new Promise((r) => setTimeout(r, 50));
+  sock.destroy();
+  const [rec] = await fake.waitForRequests(1);
+  assert.equal(rec.body, '{"model":');
+  assert.deepEqual(await rec.closed, { early: true });
+  assert.equal(rec.status, undefined);
+});
+
 test('a client abort in the middle of a stream is seen live (raw socket)', opts, async (t) => {
   const fake = await fakeFor(t);
   fake.once('*', { chunkDelayMs: 100 });
@@ -740,4 +781,9 @@ test('command line: listens, serves the given text, refuses bad options', opts, 
   const [code] = await onceEvent(bad, 'exit');
   assert.equal(code, 2);
   assert.match(err, /--port needs an integer >= 0/);
+  const bad2 = spawn(process.execPath, [script, '--chunk-size', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  err = '';
+  bad2.stderr.on('data', (d) => { err += d; });
+  assert.equal((await onceEvent(bad2, 'exit'))[0], 2);
+  assert.match(err, /^fake model: options: behaviour field 'chunkSize' must be an integer >= 1, got 0\n$/);
 });
