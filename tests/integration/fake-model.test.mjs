@@ -329,10 +329,13 @@ test('unknown routes, wrong methods and bad bodies get JSON errors', opts, async
   r = await post(fake, '/v1/completions', '{"model": ');
   assert.equal(r.status, 400);
   assert.match(JSON.parse(r.text).error.message, /not a json object/);
+  r = await post(fake, '/v1/chat/completions', { model: 'm', messages: [], stream: 'true' });
+  assert.equal(r.status, 400);
+  assert.match(JSON.parse(r.text).error.message, /stream: must be a boolean/);
   r = await post(fake, '/api/generate', { prompt: 'no model' });
   assert.equal(r.status, 400);
   assert.deepEqual(JSON.parse(r.text), { error: 'model is required' });
-  assert.equal(fake.requests.length, 4, 'failed requests are recorded too');
+  assert.equal(fake.requests.length, 5, 'failed requests are recorded too');
 });
 
 // ---------------------------------------------------------------------------
@@ -565,6 +568,15 @@ test('comments and crlf: keep-alives between events, CRLF line ends', opts, asyn
   const nd = (await post(fake, '/api/chat', { model: 'q', messages: [] })).text;
   assert.ok(nd.endsWith('}\r\n'));
   assert.equal(nd.split('\r\n').filter(Boolean).map((x) => JSON.parse(x)).at(-1).done, true);
+});
+
+test('rejectFields answers 400 like vLLM does to a suffix', opts, async (t) => {
+  const fake = await fakeFor(t);
+  fake.behave('POST /v1/completions', { rejectFields: ['suffix'] });
+  const r = await post(fake, '/v1/completions', { model: 'm', prompt: 'a', suffix: 'b' });
+  assert.equal(r.status, 400);
+  assert.equal(JSON.parse(r.text).error.message, 'suffix: this field is not supported');
+  assert.equal((await post(fake, '/v1/completions', { model: 'm', prompt: '<fim>a' })).status, 200);
 });
 
 test('text may depend on the request', opts, async (t) => {

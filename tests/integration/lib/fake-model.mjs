@@ -98,6 +98,7 @@ const BEHAVIOUR_FIELDS = {
   crlf: [(v) => typeof v === 'boolean', 'a boolean'],
   unknownModels: [isStringArray, 'an array of model names'],
   models: [isStringArray, 'an array of model names'],
+  rejectFields: [isStringArray, 'an array of request body field names'],
   loading: [(v) => typeof v === 'boolean', 'a boolean'],
 };
 
@@ -617,6 +618,12 @@ export async function startFakeModel(options = {}) {
       if (json.max_tokens === undefined) return fail(400, 'max_tokens: Field required');
       if (!Array.isArray(json.messages)) return fail(400, 'messages: Field required');
     }
+    if (isPost && json.stream !== undefined && typeof json.stream !== 'boolean') {
+      return fail(400, `stream: must be a boolean, got ${JSON.stringify(json.stream)}`);
+    }
+    // vLLM, for one, answers 400 to a `suffix` on /v1/completions.
+    const rejected = (b.rejectFields || []).find((f) => isPost && Object.hasOwn(json, f));
+    if (rejected) return fail(400, `${rejected}: this field is not supported`);
     if (isPost && family !== 'llama-completion' && typeof json.model !== 'string') {
       return fail(400, family.startsWith('ollama') ? 'model is required' : 'model: field required');
     }
