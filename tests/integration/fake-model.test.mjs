@@ -479,6 +479,14 @@ test('invalidJson breaks one stream event, or the whole body', opts, async (t) =
   assert.throws(() => JSON.parse(lines[2]));
   assert.equal(lines.filter((l) => { try { JSON.parse(l); return false; } catch { return true; } }).length, 1);
 
+  fake.once('*', { invalidJson: 99 });
+  const past = (await post(fake, '/api/generate', { model: 'q', prompt: 'a' })).text.split('\n').filter(Boolean);
+  assert.throws(() => JSON.parse(past[3]), 'past the end: the last text event');
+  fake.once('*', { invalidJson: true, text: '' });
+  const empty = parseSse((await post(fake, '/v1/completions', { model: 'm', prompt: 'a', stream: true })).text);
+  assert.throws(() => JSON.parse(empty[0].data), 'no text: the first event after it');
+  assert.equal(empty.at(-1).data, '[DONE]');
+
   fake.once('*', { invalidJson: true });
   const r = await post(fake, '/v1/messages', { model: 'c', max_tokens: 4, messages: [] }, ANTHROPIC_HEADERS);
   assert.equal(r.status, 200);
@@ -491,20 +499,20 @@ test('endless streams until the client goes away', opts, async (t) => {
   const res = await fetch(fake.url + '/api/generate', { method: 'POST', body: '{"model":"q","prompt":"a"}' });
   const reader = res.body.getReader();
   let got = 0;
-  while (got < 200000) got += (await reader.read()).value.length;
+  while (got < 50000) got += (await reader.read()).value.length;
   await reader.cancel();
   assert.deepEqual(await fake.requests[0].closed, { early: true });
 
-  // Not streamed: one JSON object that never closes.
-  fake.behave('POST /v1/completions', { endless: true, chunkSize: 4096 });
-  await new Promise((ok) => setTimeout(ok, 50));
-  const before = fake.openConnections();
-  const r = await rawRequest(fake, { route: '/v1/completions', body: { model: 'm', prompt: 'a' }, abortWhen: (_, n) => n >= 100000 });
-  assert.match(r.text, /^\{"id":"fake-1","object":"text_completion".*"choices":\[\{"text":"(return a \+ b;)+/);
+  // Not streamed: one JSON object that never closes. A fresh fake, so that
+  // no connection fetch keeps around counts.
+  const fake2 = await fakeFor(t);
+  fake2.behave('POST /v1/completions', { endless: true, chunkSize: 4096 });
+  const r = await rawRequest(fake2, { route: '/v1/completions', body: { model: 'm', prompt: 'a' }, abortWhen: (_, n) => n >= 50000 });
+  assert.match(r.text, /^\{"id":"fake-0","object":"text_completion".*"choices":\[\{"text":"(return a \+ b;)+/);
   assert.equal(r.terminated, false);
-  assert.deepEqual(await fake.requests[1].closed, { early: true });
-  for (let i = 0; i < 50 && fake.openConnections() > before; i++) await new Promise((ok) => setTimeout(ok, 20));
-  assert.equal(fake.openConnections(), before, 'the aborted socket is gone');
+  assert.deepEqual(await fake2.requests[0].closed, { early: true });
+  for (let i = 0; i < 100 && fake2.openConnections() > 0; i++) await new Promise((ok) => setTimeout(ok, 20));
+  assert.equal(fake2.openConnections(), 0, 'the aborted socket is gone');
 });
 
 test('midStreamError: each API\'s own in-stream error after some text', opts, async (t) => {

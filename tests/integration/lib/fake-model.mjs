@@ -708,13 +708,19 @@ export async function startFakeModel(options = {}) {
       if (b.comments && s.format === 'sse') out = (b.crlf ? ': keep-alive\r\n\r\n' : ': keep-alive\n\n') + out;
       return w.write(out);
     };
-    const breakAt = b.invalidJson === true ? 0 : (isInt(b.invalidJson) ? b.invalidJson : -1);
+    // invalidJson: true breaks the first text event, N the Nth (counted
+    // from 0; past the end, the last one; no text at all: the first event
+    // after the text).
+    let breakAt = b.invalidJson === true ? 0 : (isInt(b.invalidJson) ? b.invalidJson : -1);
+    if (!b.endless && breakAt >= pieces.length) breakAt = pieces.length - 1;
+    const breakTail = breakAt === -1 && b.invalidJson !== undefined && b.invalidJson !== false;
 
     for (const ev of s.head) if (!(await send(ev))) return;
     if (b.endless) {
       const cycle = pieces.length ? pieces : ['x'];
       for (let i = 0; ; i++) {
-        if (!(await send(s.delta(cycle[i % cycle.length])))) return;
+        const ev = s.delta(cycle[i % cycle.length]);
+        if (!(await send(i === breakAt ? breakJson(ev) : ev))) return;
         if (!b.chunkDelayMs) await tick();
       }
     }
@@ -730,7 +736,9 @@ export async function startFakeModel(options = {}) {
       if (await send(s.error(msg))) w.end();
       return;
     }
-    for (const ev of s.tail) if (!(await send(ev))) return;
+    for (let i = 0; i < s.tail.length; i++) {
+      if (!(await send(i === 0 && breakTail ? breakJson(s.tail[i]) : s.tail[i]))) return;
+    }
     if (b.comments && s.format === 'sse' && !(await w.write(b.crlf ? ': done\r\n\r\n' : ': done\n\n'))) return;
     w.end();
   }
