@@ -537,6 +537,13 @@ test('midStreamError: each API\'s own in-stream error after some text', opts, as
 
   events = parseSse((await post(fake, '/completion', { prompt: 'a', stream: true })).text);
   assert.equal(JSON.parse(events.at(-1).data).error.message, 'boom');
+
+  for (const route of ['/v1/fim/completions', '/v1/chat/completions']) {
+    events = parseSse((await post(fake, route, { model: 'm', prompt: 'a', messages: [], stream: true })).text);
+    assert.ok(events.some((e) => JSON.parse(e.data).choices?.[0]?.delta?.content === 'return'), route);
+    assert.equal(JSON.parse(events.at(-1).data).error.message, 'boom', route);
+    assert.ok(events.every((e) => e.data !== '[DONE]'), route);
+  }
 });
 
 test('finishReason and usage in each API\'s fields', opts, async (t) => {
