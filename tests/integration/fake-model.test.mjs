@@ -372,6 +372,17 @@ test('status, errorBody, retryAfter and headers; default error shape per API', o
   r = await post(fake, '/v1/chat/completions', { model: 'm', messages: [] });
   assert.deepEqual(JSON.parse(r.text), { detail: 'x' });
 
+  fake.once('*', { errorBody: { error: 'alone' } });
+  r = await post(fake, '/api/generate', { model: 'q', prompt: 'a' });
+  assert.equal(r.status, 500);
+  assert.deepEqual(JSON.parse(r.text), { error: 'alone' });
+
+  fake.once('*', { status: 200, errorBody: { error: { message: 'a proxy said no' } } });
+  r = await post(fake, '/v1/completions', { model: 'm', prompt: 'a', stream: true });
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /application\/json/);
+  assert.equal(JSON.parse(r.text).error.message, 'a proxy said no');
+
   r = await post(fake, '/v1/completions', { model: 'm', prompt: 'a' });
   assert.equal(r.status, 200, 'once is spent');
   assert.equal(r.headers.get('retry-after'), null);

@@ -572,10 +572,10 @@ export async function startFakeModel(options = {}) {
     notifyWaiters();
     if (!complete || closed) return;
 
-    await respond(req, res, rec, route, family, b);
+    await respond(res, rec, route, family, b);
   }
 
-  async function respond(req, res, rec, route, family, b) {
+  async function respond(res, rec, route, family, b) {
     if (b.hang) return; // the socket stays open until the client or close() ends it
     if (b.delayMs) {
       await sleep(b.delayMs);
