@@ -30,6 +30,7 @@
 #include <cjson/cJSON.h>
 
 #include "chorus/loop.h"
+#include "chorus/prompt.h"
 #include "chorus/util.h"
 
 typedef struct ch_index ch_index; /* chorus/index.h */
@@ -52,6 +53,7 @@ typedef struct ch_model_config {
   char **stop;         /* extra stop strings; NULL-terminated or NULL */
   bool suffix_field;   /* openai: send `suffix` (true) or render the template */
   bool has_suffix_field; /* set explicitly in the config */
+  bool chat;           /* ollama: use /api/chat with a chat prompt */
   uint32_t connect_ms;     /* default 2000 */
   uint32_t first_byte_ms;  /* default 10000 */
   uint32_t total_ms;       /* default 30000 */
@@ -125,12 +127,9 @@ typedef struct ch_model_result {
 
 /* ---- requests ----------------------------------------------------------- */
 
-/* A file given to the model as context (repo-level FIM, infill extra). */
-typedef struct ch_model_file {
-  const char *path;
-  const char *text;
-  size_t len;
-} ch_model_file;
+/* A file given to the model as context (repo-level FIM, infill extra):
+ * {path, text, len}, the prompt module's type. */
+typedef ch_prompt_file ch_model_file;
 
 /* One completion request. All borrowed; ch_models_complete copies what it
  * keeps, so the caller may free them as soon as it returns. */
@@ -207,6 +206,11 @@ typedef struct ch_provider {
    * served (message says so). May be NULL: any 2xx is fine. */
   ch_status (*health_parse)(const ch_model *model, const char *body,
                             size_t len, ch_buf *message);
+
+  /* Runs once the stream ended well, before the result is delivered: e.g.
+   * extracting the code from a chat reply (ch_model_call_text /
+   * ch_model_call_set_text). May be NULL. */
+  ch_status (*finish)(ch_model_call *call);
 
   /* Providers without HTTP (builtin): start answers through the call
    * (ch_model_call_emit..., then ch_model_call_done, now or later on the
@@ -303,8 +307,64 @@ void ch_model_call_set_state(ch_model_call *self, void *state);
  * (the callback is then deferred to the loop) or later on the loop. */
 void ch_model_call_done(ch_model_call *self);
 
-/* Helpers shared by providers: append a JSON string array of stops. */
+/* The text so far (borrowed until the next change), and replacing it. */
+const char *ch_model_call_text(const ch_model_call *self, size_t *len);
+void ch_model_call_set_text(ch_model_call *self, const char *text, size_t len);
+
+/* ---- health checks (`chorus doctor`) -------------------------------------- */
+typedef enum ch_model_health_state {
+  CH_HEALTH_OK = 0,
+  CH_HEALTH_FAILED,        /* see error / http_status / message */
+  CH_HEALTH_UNKNOWN_MODEL, /* the server answers but does not serve it */
+  CH_HEALTH_LOADING,       /* llama.cpp: 503 while the model loads */
+} ch_model_health_state;
+
+typedef struct ch_model_health {
+  ch_model_health_state state;
+  ch_model_error error; /* for CH_HEALTH_FAILED */
+  long http_status;
+  const char *message;  /* plain words for a person; borrowed */
+  double latency_ms;
+} ch_model_health;
+
+typedef void (*ch_model_health_cb)(void *userdata, const ch_model *model,
+                                   const ch_model_health *health);
+/* Checks one model with its provider's cheap request and a deadline of
+ * timeout_ms; cb follows the same once-only rule as ch_models_complete.
+ * Providers without a health check answer ok. */
+ch_status ch_models_check(ch_models *self, ch_model *model,
+                          uint32_t timeout_ms, ch_model_health_cb cb,
+                          void *userdata);
+
+/* ---- helpers shared by providers ------------------------------------------ */
+/* Adds `field`: [stops...] (at most max, 0: all) to obj when there are any. */
 void ch_model_json_add_stops(cJSON *obj, const char *field,
                              const char *const *stops, size_t max);
+/* Prints obj (unformatted) into out. */
+ch_status ch_model_json_print(const cJSON *obj, ch_buf *out);
+/* The request path for an API route: when the endpoint already has a path
+ * (".../v1", ".../beta") only `route` is appended, else `version` + route.
+ * E.g. ("/v1", "/completions"). */
+void ch_model_api_path(const ch_model *model, const char *version,
+                       const char *route, ch_buf *out);
+/* The prompt module's input for a request (pointers borrowed from it). */
+void ch_model_prompt_input(const ch_model_request *request,
+                           ch_prompt_input *out);
+/* The message inside an API error body ({"error": {"message"}}, {"error":
+ * "..."}, {"message"}, {"detail"}, or the text itself, shortened). */
+void ch_model_error_text(const char *body, size_t len, ch_buf *out);
+/* The maximum tokens for a request (request's, else the model's). */
+uint32_t ch_model_max_tokens(const ch_model *model,
+                             const ch_model_request *request);
+/* OpenAI-shaped stream chunks, shared by openai, openai-chat and
+ * mistral-fim: "[DONE]", choices[0].text or .delta.content, finish_reason,
+ * usage, error. */
+ch_status ch_provider_openai_parse_chunk(ch_model_call *call, const char *data,
+                                         size_t len);
+/* True when a model list body (OpenAI/Anthropic/Mistral "data": [{"id"}],
+ * or Ollama "models": [{"name"}]) names model. */
+bool ch_model_list_has(const char *body, size_t len, const char *model);
+/* Normalises a provider's finish reason to "stop" / "length" where known. */
+const char *ch_model_normal_finish(const char *reason);
 
 #endif
