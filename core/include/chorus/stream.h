@@ -44,8 +44,10 @@
 /* One event. `event` is the "event" field ("" when none), `data` the joined
  * data lines, NUL-terminated at data[len]. Both are borrowed for the call.
  * Return nonzero to stop: feed then returns CH_ERR_CANCELLED. */
-typedef int (*ch_sse_event_cb)(void *userdata, const char *event /* "" when none */,
-                               const char *data, size_t len); /* NUL-terminated too */
+typedef int (*ch_sse_event_cb)(void *userdata,
+                               const char *event /* "" when none */,
+                               const char *data,
+                               size_t len); /* NUL-terminated too */
 
 /* Public so it can be embedded; the fields are the parser's own. */
 typedef struct ch_sse {
@@ -95,7 +97,7 @@ typedef struct ch_ndjson {
   ch_ndjson_line_cb cb;
   void *userdata;
   size_t max_line_bytes;
-  ch_buf line;     /* the partial line carried between feeds */
+  ch_buf line;      /* the partial line carried between feeds */
   ch_status failed; /* sticky error: CH_OK while usable */
 } ch_ndjson;
 
