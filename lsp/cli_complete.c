@@ -144,6 +144,17 @@ static char *read_file(const char *path, size_t *len, const char **why) {
   return ch_buf_detach(&b, len);
 }
 
+/* Config problems go to stderr, one "chorus: config: ..." line each. */
+static void print_problems(ch_buf *problems) {
+  for(char *line = problems->data; line && *line;) {
+    char *nl = strchr(line, '\n');
+    if(nl) *nl = 0;
+    fprintf(stderr, "chorus: config: %s\n", line);
+    line = nl ? nl + 1 : NULL;
+  }
+  ch_buf_reset(problems);
+}
+
 int ch_cli_complete(int argc, char **argv) {
   const char *where = NULL, *model_name = NULL, *config_path = NULL;
   bool json = false;
@@ -219,8 +230,7 @@ int ch_cli_complete(int argc, char **argv) {
       ch_buf_appendf(&problems, "%s: (file): not found\n", path);
   }
   ch_free(path);
-  if(problems.len) fprintf(stderr, "chorus: config: %s", problems.data);
-  ch_buf_reset(&problems);
+  print_problems(&problems);
 
   ch_status err = CH_OK;
   loop = ch_loop_new(&err);
@@ -231,7 +241,7 @@ int ch_cli_complete(int argc, char **argv) {
   }
   ch_models_env env = {.loop = loop};
   models = ch_models_new(&env, config.models, config.nmodels, &problems);
-  if(problems.len) fprintf(stderr, "chorus: models: %s", problems.data);
+  print_problems(&problems);
   ch_buf_release(&problems);
   ch_model *model = model_name ? ch_models_find(models, model_name)
                                : ch_models_default(models);

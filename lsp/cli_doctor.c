@@ -30,9 +30,9 @@ static void on_health(void *userdata, const ch_model *model,
   doctor *d = userdata;
   size_t i = 0;
   while(ch_models_at(d->models, i) != model) i++;
-  const char *mark = h->state == CH_HEALTH_OK ? "ok" : "FAILED";
   if(h->state != CH_HEALTH_OK) d->failed++;
-  d->lines[i] = ch_strdupf("%s: %s", mark, h->message);
+  d->lines[i] = h->state == CH_HEALTH_OK ? ch_strdup(h->message)
+                                         : ch_strdupf("FAILED: %s", h->message);
   if(--d->pending == 0) ch_loop_stop(d->loop);
 }
 
@@ -126,7 +126,12 @@ int ch_cli_doctor(int argc, char **argv) {
   }
   ch_free(d.lines);
   if(d.failed || !n) code = 1;
-  printf("%s\n", code ? "some checks failed" : "all models answer");
+  if(d.failed)
+    printf("%zu of %zu model%s failed\n", d.failed, n, n == 1 ? "" : "s");
+  else if(code)
+    printf("the models answer, but the config has problems\n");
+  else
+    printf("all models answer\n");
   ch_models_free(models);
   ch_loop_free(loop);
   ch_config_release(&config);
