@@ -28,7 +28,8 @@ static ch_status build(const ch_model *model, const ch_model_request *req,
                              api_key);
   cJSON *o = cJSON_CreateObject();
   ch_status st = CH_OK;
-  if(req->suffix) {
+  /* Without text after the cursor there is nothing to fill in. */
+  if(req->suffix && req->suffix_len) {
     ch_buf_append_str(&out->path, "/infill");
     if(c->model) cJSON_AddStringToObject(o, "model", c->model);
     cJSON_AddStringToObject(o, "input_prefix", req->prefix);
