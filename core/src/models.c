@@ -372,9 +372,23 @@ static void parse_entry(parse_ctx *c, const cJSON *obj, ch_model_config *m,
             p->name);
   if(m->endpoint && !has_remote) m->remote = !url_is_loopback(m->endpoint);
   if(!m->endpoint && !has_remote) m->remote = false;
-  if(m->connect_ms > m->total_ms || m->first_byte_ms > m->total_ms)
-    problem(c, "timeouts", "connectMs and firstByteMs must not exceed "
-                           "totalMs (%u)", m->total_ms);
+  /* A default that exceeds an explicit total deadline follows it; two
+   * explicit values that contradict each other are a mistake. */
+  const cJSON *to = cJSON_GetObjectItemCaseSensitive(obj, "timeouts");
+  bool set_connect = cJSON_GetObjectItemCaseSensitive(to, "connectMs") != NULL;
+  bool set_first = cJSON_GetObjectItemCaseSensitive(to, "firstByteMs") != NULL;
+  if(m->connect_ms > m->total_ms) {
+    if(set_connect)
+      problem(c, "timeouts.connectMs", "must not exceed totalMs (%u)",
+              m->total_ms);
+    m->connect_ms = m->total_ms;
+  }
+  if(m->first_byte_ms > m->total_ms) {
+    if(set_first)
+      problem(c, "timeouts.firstByteMs", "must not exceed totalMs (%u)",
+              m->total_ms);
+    m->first_byte_ms = m->total_ms;
+  }
   if(p && p->check && !c->bad) {
     ch_buf msg;
     ch_buf_init(&msg, 1024);
