@@ -1189,6 +1189,84 @@ ch_status ch_models_complete(ch_models *self, ch_model *model,
   return CH_OK;
 }
 
+ch_status ch_models_replay(ch_models *self, ch_model *model,
+                           const ch_model_request *request, const char *body,
+                           size_t len, size_t chunk, ch_model_cb cb,
+                           void *userdata) {
+  if(!self || !model || !request || !cb || (len && !body)) return CH_ERR_INVALID;
+  const ch_provider *p = model->provider;
+  if(!p->build) return CH_ERR_STATE;
+  /* The stream kind comes from the request the provider would build. */
+  ch_provider_http h;
+  memset(&h, 0, sizeof(h));
+  ch_buf_init(&h.path, 4096);
+  ch_buf_init(&h.body, (size_t)64 << 20);
+  ch_buf_init(&h.headers, 64 * 1024);
+  ch_buf err;
+  ch_buf_init(&err, 1024);
+  ch_status st = p->build(model, request, NULL, &h, &err);
+  ch_provider_stream kind = h.stream;
+  ch_buf_release(&h.path);
+  ch_buf_release(&h.body);
+  ch_buf_release(&h.headers);
+  ch_buf_release(&err);
+  if(st) return st;
+
+  ch_model_call *call = ch_calloc(1, sizeof(*call));
+  call->set = self;
+  call->model = model;
+  call->cb = cb;
+  call->userdata = userdata;
+  call->start_ns = ch_now_ns();
+  call->tokens_in = call->tokens_out = -1;
+  call->confidence = -1;
+  ch_buf_init(&call->text, model->config.max_response_bytes);
+  ch_buf_init(&call->finish_reason, 64);
+  ch_buf_init(&call->message, 4096);
+  call->max_stop = 1;
+  for(size_t i = 0; model->stops && model->stops[i]; i++)
+    call->max_stop = CH_MAX(call->max_stop, strlen(model->stops[i]));
+  copy_request(call, request);
+  call->stream = kind;
+  if(kind == CH_STREAM_SSE)
+    ch_sse_init(&call->sse, model->config.max_response_bytes, on_sse_event,
+                call);
+  else if(kind == CH_STREAM_NDJSON)
+    ch_ndjson_init(&call->ndjson, model->config.max_response_bytes,
+                   on_ndjson_line, call);
+  call->first_byte_ms = 0;
+  call->attempts = 1;
+  ch_http_response r;
+  memset(&r, 0, sizeof(r));
+  r.status = 200;
+  r.message = r.error_body = r.body = "";
+  r.attempts = 1;
+  if(!chunk) chunk = len ? len : 1;
+  for(size_t at = 0; at < len; at += chunk) {
+    size_t n = CH_MIN(chunk, len - at);
+    r.bytes += n;
+    if(on_http_data(call, body + at, n)) {
+      r.error = call->error == CH_MODEL_TOO_LARGE ? CH_HTTP_TOO_LARGE
+                                                  : CH_HTTP_ABORTED;
+      break;
+    }
+  }
+  if(kind == CH_STREAM_NONE) {
+    r.body = body;
+    r.body_len = len;
+  }
+  on_http_done(call, &r);
+  return CH_OK;
+}
+
+ch_status ch_models_build(ch_model *model, const ch_model_request *request,
+                          const char *api_key, ch_provider_http *out,
+                          ch_buf *error) {
+  if(!model || !request || !out) return CH_ERR_INVALID;
+  if(!model->provider->build) return CH_ERR_STATE;
+  return model->provider->build(model, request, api_key, out, error);
+}
+
 /* ---- health checks ------------------------------------------------------- */
 
 struct health_check {

@@ -278,6 +278,22 @@ ch_status ch_models_complete(ch_models *self, ch_model *model,
 /* Aborts at once; the callback will not be called. NULL is a no-op. */
 void ch_model_call_cancel(ch_model_call *call);
 
+/* Replays a recorded 2xx response body through model's provider as if it
+ * arrived in pieces of `chunk` bytes (0: whole), then delivers the result
+ * to cb before returning: nothing touches the network. For tests and for
+ * checking a captured stream. The request is what the answer belongs to
+ * (chat providers use it to extract the code). */
+ch_status ch_models_replay(ch_models *self, ch_model *model,
+                           const ch_model_request *request, const char *body,
+                           size_t len, size_t chunk, ch_model_cb cb,
+                           void *userdata);
+/* Builds the HTTP request the provider would send (method in out->method,
+ * path, body, headers) without sending it; api_key may be NULL. For tests
+ * and `--dry-run` style tools. out's buffers must be initialised. */
+ch_status ch_models_build(ch_model *model, const ch_model_request *request,
+                          const char *api_key, ch_provider_http *out,
+                          ch_buf *error);
+
 /* ---- for providers: feeding a call --------------------------------------- */
 const ch_model_request *ch_model_call_request(const ch_model_call *self);
 const ch_model *ch_model_call_model(const ch_model_call *self);
