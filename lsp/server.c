@@ -463,10 +463,11 @@ static void handle_document_text(request *r) {
 static void handle_set_trace(request *r) { (void)r; }
 
 static void handle_cancel(request *r) {
-  /* Requests still queued in the batch were marked before dispatch; every
-   * request handled so far answers before the next message is read, so a
-   * cancel that arrives later has nothing left to stop. */
-  (void)r;
+  /* Requests still queued in the batch were marked before dispatch; of the
+   * requests handled so far only model completions answer later, so those
+   * are the ones a later cancel can stop. */
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(r->params, "id");
+  complete_cancel(r->self, id);
 }
 
 static void handle_did_change_configuration(request *r) {
@@ -477,6 +478,7 @@ static void handle_did_change_configuration(request *r) {
   ch_buf problems;
   ch_buf_init(&problems, 1 << 16);
   ch_config_apply_json(&r->self->config, section, "settings.chorus", &problems);
+  complete_config_changed(r->self);
   apply_log_level(r->self);
   log_problems(&problems);
   ch_buf_release(&problems);
@@ -507,6 +509,7 @@ static const method_entry methods[] = {
      handle_did_change_workspace_folders},
     {"chorus/findDefinitions", REQ, handle_find_definitions},
     {"chorus/indexStatus", REQ, handle_index_status},
+    {"chorus/complete", REQ, handle_complete},
     {"$/setTrace", NOTE, handle_set_trace},
     {"$/cancelRequest", NOTE, handle_cancel},
 };
@@ -783,6 +786,7 @@ int ch_server_run(const ch_server_options *options) {
     ch_free(self->batch[i].error);
   }
   ch_free(self->batch);
+  complete_stop(self);
   index_stop(self);
   ch_map_release(&self->pending_docs, NULL);
   ch_loop_free(self->loop);
