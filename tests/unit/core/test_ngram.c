@@ -15,6 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
+#include "chorus/models.h"
 #include "chorus/ngram.h"
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -761,6 +764,132 @@ static void test_fixture_languages(void **state) {
   }
 }
 
+/* ---- the builtin provider ---------------------------------------------------- */
+
+typedef struct got {
+  bool called;
+  ch_model_error error;
+  char *text;
+  char *provenance;
+  double confidence;
+} got;
+
+static void on_result(void *userdata, const ch_model_result *r) {
+  got *g = userdata;
+  g->called = true;
+  g->error = r->error;
+  g->text = ch_strndup(r->text, r->len);
+  g->provenance = ch_strdup(r->provenance);
+  g->confidence = r->confidence;
+  /* The loop is stopped by the caller's timer, not here. */
+}
+
+static void stop_loop(ch_loop *loop, void *userdata) {
+  (void)userdata;
+  ch_loop_stop(loop);
+}
+
+/* One request through ch_models_complete, the loop run until it answers. */
+static void provider_ask(ch_models *models, ch_loop *loop,
+                         const ch_model_request *req, got *g) {
+  memset(g, 0, sizeof(*g));
+  ch_model *m = ch_models_find(models, "builtin");
+  assert_non_null(m);
+  assert_int_equal(ch_models_complete(models, m, req, on_result, g, NULL),
+                   CH_OK);
+  /* Never from inside ch_models_complete. */
+  assert_false(g->called);
+  for(int i = 0; i < 100 && !g->called; i++) {
+    ch_loop_timer_start(loop, 5, stop_loop, NULL);
+    ch_loop_run(loop);
+  }
+  assert_true(g->called);
+}
+
+/* The provider answers from the index once its thread has built the
+ * model, with provenance "relative/path:line" and a confidence; without
+ * an index it answers nothing. */
+static void test_provider(void **state) {
+  (void)state;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  char *root = fixture_root("c");
+  ch_index *index = open_index(root);
+  ch_status err = CH_OK;
+  ch_loop *loop = ch_loop_new(&err);
+  assert_non_null(loop);
+  ch_models_env env = {0};
+  env.loop = loop;
+  env.index = index;
+  ch_models *models = ch_models_new(&env, NULL, 0, NULL);
+  assert_non_null(models);
+
+  const char *doc = "long sum(const struct buf *b) {\n"
+                    "  long total = 0;\n"
+                    "  for (size_t i = 0; i < b->len; i++) {\n";
+  char *abs = ch_strdupf("%s/src/new.c", root);
+  ch_model_request req = {0};
+  req.path = abs;
+  req.language = "c";
+  req.cursor = (uint32_t)strlen(doc);
+  req.prefix = doc;
+  req.prefix_len = strlen(doc);
+  got g;
+  /* The first build runs on the provider's thread: ask until it is in. */
+  uint64_t t0 = ch_now_ms();
+  for(;;) {
+    provider_ask(models, loop, &req, &g);
+    assert_int_equal(g.error, CH_MODEL_OK);
+    if(g.text[0] || ch_now_ms() - t0 > 10000) break;
+    ch_free(g.text);
+    ch_free(g.provenance);
+    usleep(20000);
+  }
+  assert_string_equal(g.text, "    total += (unsigned char)b->data[i];\n  }");
+  size_t len;
+  char *buf_c = ch_strdupf("%s/src/buf.c", root);
+  char *text = read_all(buf_c, &len);
+  char *want = ch_strdupf("src/buf.c:%u",
+                          row_at(text, after(text, "total += (unsigned", 0)) +
+                              1);
+  assert_string_equal(g.provenance, want);
+  assert_true(g.confidence > 0.5 && g.confidence <= 1);
+  ch_free(want);
+  ch_free(text);
+  ch_free(buf_c);
+  ch_free(g.text);
+  ch_free(g.provenance);
+
+  /* Nothing to continue: an empty answer, not an error. */
+  req.prefix = "zzqx_unheard_of(";
+  req.prefix_len = strlen(req.prefix);
+  req.cursor = (uint32_t)req.prefix_len;
+  provider_ask(models, loop, &req, &g);
+  assert_int_equal(g.error, CH_MODEL_OK);
+  assert_string_equal(g.text, "");
+  ch_free(g.text);
+  ch_free(g.provenance);
+  ch_models_free(models);
+
+  /* Without an index. */
+  env.index = NULL;
+  models = ch_models_new(&env, NULL, 0, NULL);
+  req.prefix = doc;
+  req.prefix_len = strlen(doc);
+  req.cursor = (uint32_t)strlen(doc);
+  provider_ask(models, loop, &req, &g);
+  assert_int_equal(g.error, CH_MODEL_OK);
+  assert_string_equal(g.text, "");
+  ch_free(g.text);
+  ch_free(g.provenance);
+  ch_models_free(models);
+
+  ch_free(abs);
+  ch_loop_free(loop);
+  ch_index_free(index);
+  ch_free(root);
+  curl_global_cleanup();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_longest_then_most_frequent, setup,
@@ -778,6 +907,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_invalid_utf8, setup, teardown),
       cmocka_unit_test_setup_teardown(test_changed_on_disk, setup, teardown),
       cmocka_unit_test(test_fixture_languages),
+      cmocka_unit_test(test_provider),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
