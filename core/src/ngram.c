@@ -461,6 +461,7 @@ typedef struct query {
   uint32_t ids[CH_NGRAM_DEPTH]; /* remapped, oldest first */
   uint32_t n;
   uint32_t end; /* document byte where the last token ends */
+  bool inside;  /* the text ends inside a string or a comment */
 } query;
 
 static void query_push(query *q, uint32_t id, uint32_t end) {
@@ -489,28 +490,43 @@ static void lex(const char *text, uint32_t len, uint32_t at,
       i++;
       continue;
     }
-    if(c == '#' && hash_comments) {
-      while(i < len && text[i] != '\n')
-        i++;
-      continue;
-    }
-    if(c == '/' && i + 1 < len && text[i + 1] == '/' && !hash_comments) {
-      while(i < len && text[i] != '\n')
-        i++;
+    if((c == '#' && hash_comments) ||
+       (c == '/' && i + 1 < len && text[i + 1] == '/' && !hash_comments)) {
+      const char *nl = memchr(text + i, '\n', len - i);
+      if(!nl) q->inside = true;
+      i = nl ? (uint32_t)(nl - text) : len;
       continue;
     }
     if(c == '/' && i + 1 < len && text[i + 1] == '*') {
       for(i += 2; i + 1 < len && !(text[i] == '*' && text[i + 1] == '/'); i++) {
       }
+      if(i + 1 >= len) q->inside = true;
       i += 2;
       continue;
     }
-    if(c == '"' || c == '\'' || c == '`') {
+    if((c == '"' || c == '\'') && i + 2 < len && text[i + 1] == (char)c &&
+       text[i + 2] == (char)c) {
+      /* A triple-quoted string: to its end, or the cursor is inside. */
+      for(j = i + 3; j + 2 < len && !(text[j] == (char)c &&
+                                       text[j + 1] == (char)c &&
+                                       text[j + 2] == (char)c);
+          j++)
+        if(text[j] == '\\') j++;
+      if(j + 2 >= len) {
+        q->inside = true;
+        j = len;
+      } else {
+        j += 3;
+      }
+    } else if(c == '"' || c == '\'' || c == '`') {
       for(; j < len && text[j] != (char)c; j++) {
         if(text[j] == '\\' && j + 1 < len) j++;
         if(text[j] == '\n' && c != '`') break;
       }
-      if(j < len && text[j] == (char)c) j++;
+      if(j < len && text[j] == (char)c)
+        j++;
+      else if(j >= len)
+        q->inside = true;
     } else if(c >= '0' && c <= '9') {
       while(j < len && (is_word((unsigned char)text[j]) || text[j] == '.' ||
                         ((text[j] == '+' || text[j] == '-') &&
@@ -525,7 +541,10 @@ static void lex(const char *text, uint32_t len, uint32_t at,
         char quote = text[j];
         for(j++; j < len && text[j] != quote && text[j] != '\n'; j++)
           if(text[j] == '\\' && j + 1 < len) j++;
-        if(j < len && text[j] == quote) j++;
+        if(j < len && text[j] == quote)
+          j++;
+        else if(j >= len)
+          q->inside = true;
       }
     } else {
       for(size_t k = 0; k < CH_ARRAY_LEN(operators); k++) {
@@ -1127,6 +1146,8 @@ ch_status ch_ngram_complete(ch_ngram *self, const ch_snapshot *snapshot,
   if(c->user_ws < c->win) c->user_ws = c->win;
 
   ch_status result = CH_ERR_NOT_FOUND;
+  /* Inside a string or a comment the tokens say little: no answer. */
+  if(q.inside) q.n = 0;
   range iv[CH_NGRAM_DEPTH + 1];
   uint32_t lb = 0;
   if(q.n && st->base && st->base->nsa) lb = base_match(st->base, &q, iv);

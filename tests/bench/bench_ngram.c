@@ -1,7 +1,7 @@
 /*
  * bench_ngram.c: the builtin model (chorus/ngram.h) on real code.
  *
- *   bench_ngram [--cursors=N] [--seed=S] DIR...
+ *   bench_ngram [--cursors=N] [--seed=S] [--show=N] DIR...
  *
  * Indexes the folders together (2 workers, no cache), then:
  *   - builds the suffix array (ch_ngram_rebuild) and reports its time, the
@@ -12,8 +12,9 @@
  *     alternately at the end of the line and at a random byte inside it,
  *     with the whole text before the cursor as the prefix. Only
  *     ch_ngram_complete is timed. Reports P50, P90, P99 and the maximum,
- *     the share of cursors answered, the mean match length and the share of
- *     blocks;
+ *     the share of cursors answered, the share of answers that are exactly
+ *     what the file has after the cursor, the mean match length and the
+ *     share of blocks; --show=N prints the first N answers;
  *   - opens the largest file as a document with one line added (so it goes
  *     to the delta), times ch_ngram_update, and completes again at N/3 of
  *     the cursors with that delta in place.
@@ -94,7 +95,8 @@ typedef struct cursor_case {
 } cursor_case;
 
 typedef struct run_stats {
-  size_t tried, answered, blocks;
+  size_t tried, answered, blocks, correct;
+  size_t sure, sure_correct; /* answers with confidence >= 0.5 */
   uint64_t match_sum;
   double *ms;
 } run_stats;
@@ -129,7 +131,8 @@ static cursor_case *pick_cursors(const ch_snapshot *snap, size_t n) {
 
 /* Completes at each case; files are read outside the timing. */
 static void run_cursors(ch_ngram *m, const ch_snapshot *snap,
-                        const cursor_case *cases, size_t n, run_stats *out) {
+                        const cursor_case *cases, size_t n, int *show,
+                        run_stats *out) {
   memset(out, 0, sizeof(*out));
   out->ms = ch_malloc((n ? n : 1) * sizeof(double));
   uint32_t cached_file = CH_NONE;
@@ -172,6 +175,22 @@ static void run_cursors(ch_ngram *m, const ch_snapshot *snap,
     out->ms[out->tried++] = ms;
     if(st == CH_OK) {
       out->answered++;
+      /* Right when the file goes on with exactly that text (CRLF aside). */
+      bool right =
+          res.len <= len - cursor && !memcmp(text + cursor, res.text, res.len);
+      out->correct += right;
+      if(res.confidence >= 0.5) {
+        out->sure++;
+        out->sure_correct += right;
+      }
+      if(show && *show > 0) {
+        (*show)--;
+        uint32_t from = cursor > 60 ? cursor - 60 : 0;
+        printf("  --- %s:%u\n  before: \"%.*s\"\n  answer: \"%s\" (%s:%u, "
+               "match %u, conf %.2f)\n",
+               r->path, c->row + 1, (int)(cursor - from), text + from, res.text,
+               res.path, res.line + 1, res.match_tokens, res.confidence);
+      }
       out->blocks += res.block;
       out->match_sum += res.match_tokens;
       ch_ngram_result_release(&res);
@@ -182,12 +201,18 @@ static void run_cursors(ch_ngram *m, const ch_snapshot *snap,
 }
 
 static void print_run(const char *title, const run_stats *s) {
-  printf("%s: %zu cursors, answered %.1f%%, mean match %.1f tokens, blocks "
-         "%.1f%% of answers\n",
+  printf("%s: %zu cursors, answered %.1f%%, of which %.1f%% exactly what "
+         "the file has next; mean match %.1f tokens, blocks %.1f%% of "
+         "answers\n",
          title, s->tried,
          s->tried ? 100.0 * (double)s->answered / (double)s->tried : 0.0,
+         s->answered ? 100.0 * (double)s->correct / (double)s->answered : 0.0,
          s->answered ? (double)s->match_sum / (double)s->answered : 0.0,
          s->answered ? 100.0 * (double)s->blocks / (double)s->answered : 0.0);
+  printf("  confidence >= 0.5: %.1f%% of cursors, of which %.1f%% exactly "
+         "right\n",
+         s->tried ? 100.0 * (double)s->sure / (double)s->tried : 0.0,
+         s->sure ? 100.0 * (double)s->sure_correct / (double)s->sure : 0.0);
   double p99 = pct(s->ms, s->tried, 0.99);
   printf("  latency ms: P50 %.3f  P90 %.3f  P99 %.3f  max %.3f   "
          "(target P99 < %.0f ms: %s)\n",
@@ -198,18 +223,22 @@ static void print_run(const char *title, const run_stats *s) {
 
 int main(int argc, char **argv) {
   size_t ncursors = 3000;
+  int show = 0;
   const char *dirs[64];
   int ndirs = 0;
   for(int i = 1; i < argc; i++) {
     if(!strncmp(argv[i], "--cursors=", 10))
       ncursors = strtoul(argv[i] + 10, NULL, 10);
+    else if(!strncmp(argv[i], "--show=", 7))
+      show = atoi(argv[i] + 7);
     else if(!strncmp(argv[i], "--seed=", 7))
       rng_state = strtoull(argv[i] + 7, NULL, 10) | 1;
     else if(ndirs < 64)
       dirs[ndirs++] = argv[i];
   }
   if(!ndirs) {
-    fprintf(stderr, "usage: bench_ngram [--cursors=N] [--seed=S] DIR...\n");
+    fprintf(stderr,
+            "usage: bench_ngram [--cursors=N] [--seed=S] [--show=N] DIR...\n");
     return 1;
   }
   ch_log_set_level(CH_LOG_WARN);
@@ -277,7 +306,7 @@ int main(int argc, char **argv) {
 
   cursor_case *cases = pick_cursors(snap, ncursors);
   run_stats base_run;
-  run_cursors(m, snap, cases, ncursors, &base_run);
+  run_cursors(m, snap, cases, ncursors, &show, &base_run);
   print_run("complete", &base_run);
 
   /* One document changed: the delta path. */
@@ -303,7 +332,7 @@ int main(int argc, char **argv) {
            big->path, (double)big->size / 1e3, update_ms, stats.delta_files,
            (double)stats.delta_tokens / 1e3, stats.rebuilds);
     run_stats delta_run;
-    run_cursors(m, snap2, cases, ncursors / 3, &delta_run);
+    run_cursors(m, snap2, cases, ncursors / 3, NULL, &delta_run);
     print_run("complete with that delta", &delta_run);
     ch_free(delta_run.ms);
     ch_snapshot_unref(snap2);

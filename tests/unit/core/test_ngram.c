@@ -446,6 +446,38 @@ static void test_mid_identifier(void **state) {
   ch_free(root);
 }
 
+/* Inside a string or a comment there is no answer, although the same
+ * text outside would have one. */
+static void test_inside_string_or_comment(void **state) {
+  (void)state;
+  write_file("lib/results.py", "result = compute(alpha, delta)\n"
+                               "result = compute(alpha, delta)\n");
+  write_file("main.py", "import os\n");
+  world w;
+  world_open(&w, repo);
+  char *abs = ch_strdupf("%s/main.py", repo);
+  static const char *const docs[] = {
+      "import os\nx = \"result = compute(alpha, ",
+      "import os\n# result = compute(alpha, ",
+      "import os\n\"\"\"Docs.\n\nresult = compute(alpha, ",
+      "import os\ny = 1  /* result = compute(alpha, ",
+  };
+  ch_ngram_result r;
+  for(size_t i = 0; i < CH_ARRAY_LEN(docs); i++)
+    assert_int_equal(complete_at(w.model, w.snap, abs, docs[i],
+                                 (uint32_t)strlen(docs[i]), NULL, &r),
+                     CH_ERR_NOT_FOUND);
+  /* Closed ones do not count. */
+  const char *doc = "import os\n\"\"\"Docs.\"\"\"\nresult = compute(alpha, ";
+  assert_int_equal(complete_at(w.model, w.snap, abs, doc,
+                               (uint32_t)strlen(doc), NULL, &r),
+                   CH_OK);
+  expect_text(&r, "delta)");
+  ch_ngram_result_release(&r);
+  ch_free(abs);
+  world_close(&w);
+}
+
 /* The record of the current document may be older than its text: tokens
  * typed since, or lines inserted above, must not derail the query. */
 static void test_stale_record(void **state) {
@@ -1013,6 +1045,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test(test_mid_identifier),
       cmocka_unit_test_setup_teardown(test_stale_record, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_inside_string_or_comment, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_updates, setup, teardown),
       cmocka_unit_test(test_empty_and_arguments),
       cmocka_unit_test_setup_teardown(test_huge_token, setup, teardown),
