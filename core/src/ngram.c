@@ -82,7 +82,8 @@ struct ch_ngram {
   double last_build_ms;
 };
 
-/* ---- small helpers -------------------------------------------------------- */
+/* ---- small helpers --------------------------------------------------------
+ */
 
 static inline uint32_t remap(uint32_t id) { return id ? id : 1; }
 
@@ -128,7 +129,8 @@ static void nfile_release(nfile *f) {
   ch_free(f->abs);
 }
 
-/* ---- states ---------------------------------------------------------------- */
+/* ---- states ----------------------------------------------------------------
+ */
 
 static void base_unref(base *b) {
   if(!b || atomic_fetch_sub(&b->refs, 1) != 1) return;
@@ -312,7 +314,8 @@ static base *base_build(const ch_snapshot *snap) {
   return b;
 }
 
-/* ---- updates --------------------------------------------------------------- */
+/* ---- updates ---------------------------------------------------------------
+ */
 
 static state *state_from_base(base *b) {
   state *s = ch_calloc(1, sizeof(*s));
@@ -410,8 +413,7 @@ size_t ch_ngram_memory(const ch_ngram *self) {
   if(s->base) {
     const base *b = s->base;
     m += sizeof(*b) + (size_t)b->n * 4 + (size_t)b->nsa * 4 +
-         b->nfiles * (sizeof(nfile) + 1) +
-         b->by_path.cap * sizeof(ch_map_slot);
+         b->nfiles * (sizeof(nfile) + 1) + b->by_path.cap * sizeof(ch_map_slot);
     for(uint32_t i = 0; i < b->nfiles; i++)
       m += 2 * (strlen(b->files[i].abs) + 1);
   }
@@ -440,7 +442,8 @@ void ch_ngram_stats_get(const ch_ngram *self, ch_ngram_stats *out) {
   pthread_mutex_unlock(&mut->lock);
 }
 
-/* ---- the query: tokens before the cursor ----------------------------------- */
+/* ---- the query: tokens before the cursor -----------------------------------
+ */
 
 static bool lang_hash_comments(const ch_language *lang) {
   return lang && !strcmp(lang->name, "python");
@@ -451,10 +454,10 @@ static bool lang_hash_directives(const ch_language *lang) {
 }
 
 static const char *const operators[] = {
-    ">>>=", "<<=", ">>=", "...", "===", "!==", "**=", "//=", ">>>", "->",
-    "=>",   "==",  "!=",  "<=",  ">=",  "&&",  "||",  "++",  "--",  "+=",
-    "-=",   "*=",  "/=",  "%=",  "&=",  "|=",  "^=",  "::",  "<<",  ">>",
-    "**",   ":=",  "?.",  "??",  "<-",
+    ">>>=", "<<=", ">>=", "...", "===", "!==", "**=", "//=", ">>>",
+    "->",   "=>",  "==",  "!=",  "<=",  ">=",  "&&",  "||",  "++",
+    "--",   "+=",  "-=",  "*=",  "/=",  "%=",  "&=",  "|=",  "^=",
+    "::",   "<<",  ">>",  "**",  ":=",  "?.",  "??",  "<-",
 };
 
 typedef struct query {
@@ -507,9 +510,9 @@ static void lex(const char *text, uint32_t len, uint32_t at,
     if((c == '"' || c == '\'') && i + 2 < len && text[i + 1] == (char)c &&
        text[i + 2] == (char)c) {
       /* A triple-quoted string: to its end, or the cursor is inside. */
-      for(j = i + 3; j + 2 < len && !(text[j] == (char)c &&
-                                       text[j + 1] == (char)c &&
-                                       text[j + 2] == (char)c);
+      for(j = i + 3;
+          j + 2 < len && !(text[j] == (char)c && text[j + 1] == (char)c &&
+                           text[j + 2] == (char)c);
           j++)
         if(text[j] == '\\') j++;
       if(j + 2 >= len) {
@@ -603,9 +606,8 @@ static void build_query(const ch_record *rec, const ch_language *lang,
     }
   }
   if(anchor >= 0) {
-    uint32_t first = anchor + 1 > CH_NGRAM_DEPTH
-                         ? (uint32_t)anchor + 1 - CH_NGRAM_DEPTH
-                         : 0;
+    uint32_t first =
+        anchor + 1 > CH_NGRAM_DEPTH ? (uint32_t)anchor + 1 - CH_NGRAM_DEPTH : 0;
     for(uint32_t t = first; t <= (uint32_t)anchor; t++)
       query_push(q, rec->tokens[t], rec->token_starts[t]);
     q->end = anchor_end;
@@ -622,7 +624,8 @@ static void build_query(const ch_record *rec, const ch_language *lang,
   lex(pre + (from - win), tail_end - from, from, lang, q);
 }
 
-/* ---- the query: occurrences ------------------------------------------------ */
+/* ---- the query: occurrences ------------------------------------------------
+ */
 
 typedef struct occ {
   const nfile *file;
@@ -788,12 +791,14 @@ static uint32_t delta_match(ctx *c, const query *q) {
     sum += hist[L];
   }
   c->docc = ch_malloc((size_t)total * sizeof(occ));
-  DELTA_SCAN(c, q, if(o.len >= floor && at[o.len] < total) c->docc[at[o.len]++] = o);
+  DELTA_SCAN(c, q,
+             if(o.len >= floor && at[o.len] < total) c->docc[at[o.len]++] = o);
   c->ndocc = total;
   return best;
 }
 
-/* ---- the query: text of an occurrence -------------------------------------- */
+/* ---- the query: text of an occurrence --------------------------------------
+ */
 
 typedef struct view {
   const char *p;
@@ -897,9 +902,8 @@ static uint32_t line_end(const char *t, uint32_t i, uint32_t end) {
 /* The answer's text from an occurrence whose view holds it; false when
  * the tokens are not where the record says or the text does not fit the
  * word being typed. *is_block tells whether it spans several lines. */
-static bool build_text(ctx *c, const occ *o, const view *v,
-                       uint32_t line_start, bool block, ch_buf *out,
-                       bool *is_block) {
+static bool build_text(ctx *c, const occ *o, const view *v, uint32_t line_start,
+                       bool block, ch_buf *out, bool *is_block) {
   const ch_record *r = o->file->rec;
   uint32_t n1 = view_token(v, r, o->next - 1);
   uint32_t n2 = view_token(v, r, o->next);
@@ -1019,7 +1023,8 @@ static bool build_text(ctx *c, const occ *o, const view *v,
   return out->len && !blank(out->data, (uint32_t)out->len);
 }
 
-/* ---- the query: choosing -------------------------------------------------- */
+/* ---- the query: choosing --------------------------------------------------
+ */
 
 typedef struct group {
   uint32_t id, count;
@@ -1104,9 +1109,9 @@ void ch_ngram_result_release(ch_ngram_result *self) {
 }
 
 ch_status ch_ngram_complete(ch_ngram *self, const ch_snapshot *snapshot,
-                            uint32_t file_id, const char *path,
-                            uint32_t cursor, const char *prefix,
-                            size_t prefix_len, const ch_ngram_options *options,
+                            uint32_t file_id, const char *path, uint32_t cursor,
+                            const char *prefix, size_t prefix_len,
+                            const ch_ngram_options *options,
                             ch_ngram_result *out) {
   if(out) memset(out, 0, sizeof(*out));
   if(!self || !out || (!prefix && prefix_len) || prefix_len > cursor)

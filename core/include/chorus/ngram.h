@@ -58,7 +58,7 @@ typedef struct ch_ngram_options {
 } ch_ngram_options;
 
 typedef struct ch_ngram_result {
-  char *text;  /* owned: what to insert at the cursor; NUL-terminated */
+  char *text; /* owned: what to insert at the cursor; NUL-terminated */
   size_t len;
   double confidence;     /* 0..1: agreement times a match length factor */
   uint32_t match_tokens; /* length of the match, tokens (partial excluded) */
@@ -72,12 +72,12 @@ typedef struct ch_ngram_result {
 
 /* Statistics for benchmarks and `chorus doctor`. */
 typedef struct ch_ngram_stats {
-  uint64_t base_tokens;  /* tokens in the suffix array */
+  uint64_t base_tokens; /* tokens in the suffix array */
   uint32_t base_files;
   uint32_t dead_files;   /* of those, changed or gone since */
   uint64_t delta_tokens; /* tokens scanned directly */
   uint32_t delta_files;
-  uint32_t rebuilds;     /* suffix arrays built so far */
+  uint32_t rebuilds; /* suffix arrays built so far */
   double last_build_ms;
 } ch_ngram_stats;
 
@@ -112,9 +112,9 @@ ch_status ch_ngram_rebuild(ch_ngram *self, const ch_snapshot *snapshot);
  * CH_ERR_INVALID for NULL arguments or prefix_len > cursor, CH_ERR_RANGE
  * for a file_id past the snapshot. */
 ch_status ch_ngram_complete(ch_ngram *self, const ch_snapshot *snapshot,
-                            uint32_t file_id, const char *path,
-                            uint32_t cursor, const char *prefix,
-                            size_t prefix_len, const ch_ngram_options *options,
+                            uint32_t file_id, const char *path, uint32_t cursor,
+                            const char *prefix, size_t prefix_len,
+                            const ch_ngram_options *options,
                             ch_ngram_result *out);
 
 void ch_ngram_result_release(ch_ngram_result *self);

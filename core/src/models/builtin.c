@@ -25,7 +25,7 @@ typedef struct builtin {
   bool have_thread;
   pthread_mutex_t lock; /* guards the fields below */
   pthread_cond_t wake;
-  ch_snapshot *handed; /* the newest snapshot handed over (a reference) */
+  ch_snapshot *handed;  /* the newest snapshot handed over (a reference) */
   ch_snapshot *pending; /* waiting for the thread (a reference), or NULL */
   bool stop;
 } builtin;
