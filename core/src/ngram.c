@@ -709,8 +709,15 @@ typedef struct ctx {
   uint32_t fetches;
 } ctx;
 
+/* Whether an indexed file is the document being completed. A relative
+ * path matches any indexed file whose path ends with it: better to forgo
+ * a few occurrences than to read the document past the cursor. */
 static bool is_current(const ctx *c, const nfile *f) {
-  return c->cur_path && !strcmp(f->abs, c->cur_path);
+  if(!c->cur_path) return false;
+  if(c->cur_path[0] == '/') return !strcmp(f->abs, c->cur_path);
+  size_t n = strlen(c->cur_path), m = strlen(f->abs);
+  return n < m && f->abs[m - n - 1] == '/' &&
+         !strcmp(f->abs + m - n, c->cur_path);
 }
 
 /* An occurrence may be used: its file is alive, and in the current file
@@ -1121,7 +1128,9 @@ ch_status ch_ngram_complete(ch_ngram *self, const ch_snapshot *snapshot,
     if(!snapshot) return CH_ERR_INVALID;
     rec = ch_snapshot_file(snapshot, file_id);
     if(!rec) return CH_ERR_RANGE;
-    if(!path) path = ch_snapshot_abs_path(snapshot, file_id);
+    /* The index's own name for it is what the occurrences carry. */
+    const char *abs = ch_snapshot_abs_path(snapshot, file_id);
+    if(abs) path = abs;
   }
   ch_ngram_options opt = options ? *options : (ch_ngram_options){0};
   if(!opt.max_bytes) opt.max_bytes = 1024;
@@ -1146,7 +1155,11 @@ ch_status ch_ngram_complete(ch_ngram *self, const ch_snapshot *snapshot,
   c->partial = c->pre + (ps - c->win);
   c->partial_len = cursor - ps;
   query q;
-  build_query(rec, rec ? rec->lang : NULL, c->pre, c->win, ps, &q);
+  build_query(rec,
+              opt.language ? opt.language
+              : rec        ? rec->lang
+                           : NULL,
+              c->pre, c->win, ps, &q);
   c->user_ws = q.end < ps ? q.end : ps;
   if(c->user_ws < c->win) c->user_ws = c->win;
 

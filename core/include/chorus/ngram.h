@@ -55,6 +55,9 @@ typedef struct ch_ngram_options {
   uint32_t min_match;       /* shortest match answered, tokens; 0: 2 */
   uint32_t block_min_match; /* shortest match that may give a block; 0: 8 */
   bool single_line;         /* never answer more than the rest of a line */
+  /* The document's language, for lexing text the record does not cover
+   * (comment syntax); NULL: the record's. */
+  const ch_language *language;
 } ch_ngram_options;
 
 typedef struct ch_ngram_result {
@@ -104,9 +107,10 @@ ch_status ch_ngram_rebuild(ch_ngram *self, const ch_snapshot *snapshot);
  *   match the prefix text are replaced by a plain lexing of that text.
  * - prefix/prefix_len: the document's bytes [cursor - prefix_len, cursor)
  *   (a window ending at the cursor; the whole prefix is best). Borrowed.
- * - path: the document's absolute path (borrowed), so that occurrences in
- *   its indexed copy are recognised; NULL takes the snapshot's path of
- *   file_id.
+ * - path: the document's path (borrowed), so that occurrences in its
+ *   indexed copy are recognised; with a file_id the snapshot's path is
+ *   used instead. A relative path stands for every indexed file whose
+ *   path ends with it (they are all treated as the document).
  * On CH_OK *out holds an answer; release it with ch_ngram_result_release.
  * CH_ERR_NOT_FOUND when there is nothing to say (out is zeroed);
  * CH_ERR_INVALID for NULL arguments or prefix_len > cursor, CH_ERR_RANGE

@@ -330,6 +330,21 @@ static void test_no_suffix_leak(void **state) {
   }
   /* It does answer in places (ordinary C around the unique names). */
   assert_true(answered > 5);
+  /* The same through a relative path and no file id (a caller that does
+   * not know the document's index entry): still no leak. */
+  for(uint32_t cursor = 1; cursor <= len; cursor++) {
+    ch_ngram_result r;
+    if(ch_ngram_complete(w.model, w.snap, CH_NONE, "src/secret.c", cursor, text,
+                         cursor, NULL, &r) != CH_OK)
+      continue;
+    for(size_t u = 0; u < CH_ARRAY_LEN(unique); u++) {
+      const char *first = strstr(text, unique[u]);
+      bool seen = (uint32_t)(first - text) + strlen(unique[u]) <= cursor;
+      if(!seen && strstr(r.text, unique[u]))
+        fail_msg("leak at %u (relative path): \"%s\"", cursor, r.text);
+    }
+    ch_ngram_result_release(&r);
+  }
   ch_free(text);
   ch_free(abs);
   world_close(&w);
