@@ -91,6 +91,7 @@ void ch_http_redact(ch_buf *buf, const char *secret) {
     buf->data = s;
     buf->len = n;
     buf->cap = n;
+    if(buf->max < n) buf->max = n; /* the mark may be longer than the key */
     from = at + mlen;
   }
 }
@@ -195,10 +196,9 @@ static void finish(ch_http *self, ch_http_error error,
   self->in_loop = false;
 
   ch_http_redact(&self->message, self->secret);
-  bool error_status = self->status >= 400 || self->status == 0 ||
-                      self->status < 200 || self->status >= 300;
-  if(error_status || error != CH_HTTP_OK) ch_http_redact(&self->data,
-                                                         self->secret);
+  bool error_status = self->status < 200 || self->status >= 300;
+  if(error_status || error != CH_HTTP_OK)
+    ch_http_redact(&self->data, self->secret);
   ch_http_response r = {0};
   r.error = error;
   r.deadline = deadline;
@@ -385,7 +385,9 @@ static void on_transfer_done(ch_loop *loop, CURL *easy, CURLcode result,
   if(self->stop_error) {
     error = self->stop_error;
   } else if(result == CURLE_OK) {
-    if(self->status >= 400) {
+    /* Redirects are not followed: a model API that moved is a mistake in
+     * the endpoint, and following it could send the key elsewhere. */
+    if(self->status < 200 || self->status >= 300) {
       error = CH_HTTP_STATUS;
       set_message(self, "HTTP %ld", self->status);
     }

@@ -1140,8 +1140,11 @@ ch_status ch_models_complete(ch_models *self, ch_model *model,
   ch_provider_http h;
   memset(&h, 0, sizeof(h));
   ch_buf_init(&h.path, 4096);
-  ch_buf_init(&h.body, c->max_response_bytes + request->prefix_len * 2 +
-                           request->suffix_len * 2 + 1024 * 1024);
+  /* JSON escaping makes a byte at most six ("\u001f"). */
+  size_t input = request->prefix_len + request->suffix_len;
+  for(size_t i = 0; i < request->nfiles; i++)
+    input += request->files[i].len + 256;
+  ch_buf_init(&h.body, input * 6 + 1024 * 1024);
   ch_buf_init(&h.headers, 64 * 1024);
   ch_buf err;
   ch_buf_init(&err, 4096);

@@ -36,7 +36,7 @@ typedef enum ch_http_error {
   CH_HTTP_OK = 0,
   CH_HTTP_TIMEOUT,   /* see ch_http_response.deadline */
   CH_HTTP_REFUSED,   /* connection refused */
-  CH_HTTP_STATUS,    /* status >= 400 (after retries) */
+  CH_HTTP_STATUS,    /* status outside 2xx (after retries); no redirects */
   CH_HTTP_TOO_LARGE, /* past max_response_bytes */
   CH_HTTP_ABORTED,   /* on_data asked to stop (not an error by itself) */
   CH_HTTP_TLS,       /* certificate or handshake failure */
