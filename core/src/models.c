@@ -18,10 +18,9 @@
 
 /* ---- the provider table -------------------------------------------------- */
 
-/* builtin is defined by the builtin model's own file (models/builtin.c).
- * Until that file defines it the reference is weak: the entry is then NULL,
- * which ends the table early, so it stays last. */
-extern const ch_provider ch_provider_builtin __attribute__((weak));
+/* builtin (models/builtin.c) is referenced strongly: a weak reference
+ * would not pull its object out of the static library, leaving the entry
+ * NULL. */
 
 const ch_provider *const ch_providers[] = {
     &ch_provider_openai,  &ch_provider_openai_chat, &ch_provider_anthropic,
