@@ -476,6 +476,7 @@ test('doctor: ok, refused, 401 naming the variable, unknown model', opts, async 
     model('ollama', { name: 'nobody-home', endpoint: 'http://127.0.0.1:1', apiKeyEnv: undefined }),
     model('openai', { name: 'wrong-key', apiKeyEnv: 'CHORUS_TEST_WRONG_KEY' }),
     model('ollama', { name: 'not-pulled', model: 'ghost-model', apiKeyEnv: undefined }),
+    model('llamacpp', { name: 'not-tls', endpoint: fake.url.replace('http:', 'https:'), apiKeyEnv: undefined }),
   ]);
   const r = await runChorus(['doctor', '--config', config], { CHORUS_TEST_WRONG_KEY: 'sk-wrong-key-value' });
   assert.equal(r.code, 1);
@@ -488,6 +489,7 @@ test('doctor: ok, refused, 401 naming the variable, unknown model', opts, async 
   assert.match(block('nobody-home'), /FAILED: connection refused/);
   assert.match(block('wrong-key'), /FAILED: HTTP 401: the API key is missing or wrong \(check CHORUS_TEST_WRONG_KEY\)/);
   assert.match(block('not-pulled'), /FAILED: unknown model: 'ghost-model' is not pulled/);
+  assert.match(block('not-tls'), /FAILED: TLS failure: \S/);
   assert.ok(!r.stdout.includes('sk-wrong-key-value'));
 
   const ok = await runChorus(['doctor', '--config', writeConfig([model('openai')])]);
