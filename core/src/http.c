@@ -410,7 +410,7 @@ static void on_transfer_done(ch_loop *loop, CURL *easy, CURLcode result,
                 curl_text(self, result));
   } else if(is_tls_error(result)) {
     error = CH_HTTP_TLS;
-    set_message(self, "tls failure: %s", curl_text(self, result));
+    set_message(self, "TLS failure: %s", curl_text(self, result));
   } else {
     error = CH_HTTP_NETWORK;
     set_message(self, "%s", curl_text(self, result));

@@ -1388,7 +1388,7 @@ static void on_check_done(void *userdata, const ch_http_response *r) {
   }
   case CH_HTTP_TLS:
     h->error = CH_MODEL_NETWORK;
-    msgf(check, "TLS failure: %s", r->message);
+    msgf(check, "%s", r->message);
     break;
   case CH_HTTP_TOO_LARGE:
     h->error = CH_MODEL_TOO_LARGE;
