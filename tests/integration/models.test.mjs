@@ -467,6 +467,23 @@ test('LSP $/cancelRequest aborts the transfer; the server keeps answering meanwh
   assert.equal(r.text, TEXT);
 });
 
+test('LSP models from initializationOptions, replaced by didChangeConfiguration', opts, async (t) => {
+  fake.reset();
+  process.env[KEY_ENV] = KEY;
+  const s = await startServer(t, { args: [] });
+  await s.initialize(undefined, { initializationOptions: { models: [model('ollama', { name: 'first', apiKeyEnv: undefined })] } });
+  const uri = `file://${srcFile}`;
+  await s.open(uri, PREFIX + SUFFIX, { languageId: 'c' });
+  const at = { textDocument: { uri }, position: { line: 1, character: 2 } };
+  assert.equal((await s.request('chorus/complete', at)).model, 'first');
+  await s.notify('workspace/didChangeConfiguration', { settings: { chorus: { models: [model('mistral-fim', { name: 'second' })] } } });
+  const r = await s.request('chorus/complete', at);
+  assert.equal(r.model, 'second');
+  assert.equal(lastRequest().path, '/v1/fim/completions');
+  const e = await s.requestError('chorus/complete', { ...at, model: 'first' });
+  assert.match(e.message, /no model named 'first' \(configured: second\)/);
+});
+
 // ---- chorus doctor ----------------------------------------------------------
 
 test('doctor: ok, refused, 401 naming the variable, unknown model', opts, async () => {
