@@ -473,6 +473,7 @@ struct ch_model_call {
   bool stopped;   /* a stop string was found: the answer is complete */
   bool ended;     /* the provider saw the stream's end marker */
   bool delivered;
+  bool linked; /* in set->calls */
   ch_buf finish_reason;
   int64_t tokens_in, tokens_out;
   ch_model_error error;
@@ -853,9 +854,11 @@ void ch_model_call_provenance(ch_model_call *self, double confidence,
 }
 
 static void unlink_call(ch_model_call *call) {
+  if(!call->linked) return;
+  call->linked = false;
   if(call->prev)
     call->prev->next = call->next;
-  else if(call->set->calls == call)
+  else
     call->set->calls = call->next;
   if(call->next) call->next->prev = call->prev;
   call->prev = call->next = NULL;
@@ -1110,6 +1113,7 @@ ch_status ch_models_complete(ch_models *self, ch_model *model,
   call->next = self->calls;
   if(call->next) call->next->prev = call;
   self->calls = call;
+  call->linked = true;
   if(out) *out = call;
 
   const ch_provider *p = model->provider;
@@ -1280,16 +1284,23 @@ struct health_check {
   uint64_t timer;
   char *api_key;
   health_check *prev, *next;
+  bool linked; /* in set->checks */
   ch_buf message;
   ch_model_health result;
 };
 
-static void check_free(health_check *check) {
+static void check_unlink(health_check *check) {
+  if(!check->linked) return;
+  check->linked = false;
   if(check->prev)
     check->prev->next = check->next;
-  else if(check->set->checks == check)
+  else
     check->set->checks = check->next;
   if(check->next) check->next->prev = check->prev;
+}
+
+static void check_free(health_check *check) {
+  check_unlink(check);
   if(check->timer) ch_loop_timer_stop(check->set->env.loop, check->timer);
   ch_http_cancel(check->http);
   ch_free(check->api_key);
@@ -1302,6 +1313,8 @@ static void check_deliver(health_check *check) {
   if(check->timer) ch_loop_timer_stop(check->set->env.loop, check->timer);
   check->timer = 0;
   check->http = NULL;
+  /* Unlinked first: the callback may free the whole set. */
+  check_unlink(check);
   check->cb(check->userdata, check->model, &check->result);
   check_free(check);
 }
@@ -1416,6 +1429,7 @@ ch_status ch_models_check(ch_models *self, ch_model *model,
   check->next = self->checks;
   if(check->next) check->next->prev = check;
   self->checks = check;
+  check->linked = true;
 
   const ch_model_config *c = &model->config;
   const ch_provider *p = model->provider;

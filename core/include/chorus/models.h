@@ -160,7 +160,8 @@ typedef struct ch_models ch_models;
 typedef struct ch_model ch_model;
 typedef struct ch_model_call ch_model_call;
 
-/* Called once per call (see the guarantees above). `result` is borrowed. */
+/* Called once per call (see the guarantees above). `result` is borrowed.
+ * The callback may start new calls, cancel others, or free the set. */
 typedef void (*ch_model_cb)(void *userdata, const ch_model_result *result);
 
 /* ---- the provider table ----------------------------------------------------
