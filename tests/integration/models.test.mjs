@@ -154,7 +154,8 @@ test('openai-chat: messages from the chat prompt, code extracted from a fenced r
   assertJsonHeaders(req);
   assert.equal(req.json.model, 'fake-model');
   assert.equal(req.json.stream, true);
-  assert.equal(req.json.max_tokens, 64);
+  assert.equal(req.json.max_completion_tokens, 64);
+  assert.equal(req.json.max_tokens, undefined);
   assert.deepEqual(req.json.messages.map((m) => m.role), ['system', 'user']);
   assert.ok(req.json.messages[1].content.includes(PREFIX.trim()));
   assert.ok(req.json.messages[1].content.includes('<CURSOR>'));

@@ -346,6 +346,9 @@ static void test_build_chat_and_anthropic(void **state) {
       cJSON_GetArrayItem(cJSON_GetObjectItem(j, "stop"), 0)->valuestring,
       "\n\n\n");
   assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "stream")));
+  assert_int_equal(cJSON_GetObjectItem(j, "max_completion_tokens")->valueint,
+                   128);
+  assert_null(cJSON_GetObjectItem(j, "max_tokens"));
   cJSON_Delete(j);
   built_release(&b);
 
