@@ -437,11 +437,19 @@ test('LSP chorus/complete answers with text, model, provider, timings, usage', o
 
 test('LSP chorus/complete: a model error is a JSON-RPC error with the classified message', opts, async (t) => {
   fake.reset();
-  const { s, uri } = await lspWithModels(t, [model('openai')]);
+  const { s, uri } = await lspWithModels(t, [model('openai'),
+    model('openai', { name: 'quick', timeouts: { firstByteMs: 200 } })]);
+  fake.once('POST /v1/completions', { delayMs: 3000 });
+  const slow = await s.requestError('chorus/complete', { textDocument: { uri }, position: { line: 1, character: 2 }, model: 'quick' });
+  assert.equal(slow.code, -32803);
+  assert.match(slow.message, /^model 'quick': timeout \(first byte deadline\): /);
+  assert.deepEqual(slow.data, { kind: 'timeout', deadline: 'first byte', model: 'quick', provider: 'openai' });
+  assert.equal((await lastRequest().closed).early, true);
   fake.once('POST /v1/completions', { status: 500, errorBody: { error: { message: 'out of memory' } } });
   const e = await s.requestError('chorus/complete', { textDocument: { uri }, position: { line: 1, character: 2 } });
   assert.equal(e.code, -32803);
   assert.match(e.message, /http: HTTP 500: out of memory/);
+  assert.deepEqual(e.data, { kind: 'http', httpStatus: 500, model: 'openai', provider: 'openai' });
   const bad = await s.requestError('chorus/complete', { textDocument: { uri }, position: { line: 1, character: 2 }, model: 'nope' });
   assert.equal(bad.code, -32602);
 });
