@@ -98,7 +98,8 @@ static void on_result(void *userdata, const ch_model_result *r) {
       if(r->tokens_out >= 0)
         cJSON_AddNumberToObject(u, "outputTokens", (double)r->tokens_out);
     }
-    if(r->provenance[0]) cJSON_AddStringToObject(o, "provenance", r->provenance);
+    if(r->provenance[0])
+      cJSON_AddStringToObject(o, "provenance", r->provenance);
     if(r->confidence >= 0)
       cJSON_AddNumberToObject(o, "confidence", r->confidence);
     server_reply_result(self, p->id, o);

@@ -145,7 +145,7 @@ long ch_http_retry_delay(const ch_http_retry_input *in) {
   return delay;
 }
 
-/* ---- the request ---------------------------------------------------------- */
+/* ---- the request -------------------------------------------------------- */
 
 static double ms_since(uint64_t start_ns) {
   return (double)(ch_now_ns() - start_ns) / 1e6;
@@ -265,7 +265,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *userdata) {
     size_t vlen = CH_MIN(len - 12, sizeof(value) - 1);
     memcpy(value, data + 12, vlen);
     value[vlen] = 0;
-    self->retry_after_ms = ch_http_parse_retry_after(value, (long long)time(NULL));
+    self->retry_after_ms =
+        ch_http_parse_retry_after(value, (long long)time(NULL));
   } else if(len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
     /* A new status line (redirects, 100 Continue): forget the old hint. */
     self->retry_after_ms = -1;

@@ -188,7 +188,8 @@ static char **parse_strings(parse_ctx *c, const char *field,
 
 static bool parse_uint(parse_ctx *c, const char *field, const cJSON *v,
                        double min, double max, double *out) {
-  if(!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble ||
+  if(!cJSON_IsNumber(v) ||
+     v->valuedouble != (double)(long long)v->valuedouble ||
      v->valuedouble < min || v->valuedouble > max) {
     problem(c, field, "expected a whole number from %.0f to %.0f", min, max);
     return false;
@@ -713,7 +714,8 @@ void ch_model_error_text(const char *body, size_t len, ch_buf *out) {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
     const cJSON *m = NULL;
     if(cJSON_IsString(e)) m = e;
-    else if(cJSON_IsObject(e)) m = cJSON_GetObjectItemCaseSensitive(e, "message");
+    else if(cJSON_IsObject(e))
+      m = cJSON_GetObjectItemCaseSensitive(e, "message");
     if(!cJSON_IsString(m)) m = cJSON_GetObjectItemCaseSensitive(j, "message");
     if(!cJSON_IsString(m)) m = cJSON_GetObjectItemCaseSensitive(j, "detail");
     if(cJSON_IsString(m)) msg = m->valuestring;
@@ -751,7 +753,8 @@ bool ch_model_list_has(const char *body, size_t len, const char *model) {
   size_t mlen = strlen(model);
   cJSON_ArrayForEach(item, arr) {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, key);
-    if(!cJSON_IsString(id)) id = cJSON_GetObjectItemCaseSensitive(item, "model");
+    if(!cJSON_IsString(id))
+      id = cJSON_GetObjectItemCaseSensitive(item, "model");
     if(!cJSON_IsString(id)) continue;
     const char *s = id->valuestring;
     /* Ollama lists "name:latest" for a model asked for as "name". */
@@ -999,10 +1002,10 @@ static void on_http_done(void *userdata, const ch_http_response *r) {
                          "bytes received)", r->bytes);
     break;
   case CH_HTTP_TIMEOUT:
-    call->deadline = r->deadline == CH_HTTP_DEADLINE_CONNECT ? CH_DEADLINE_CONNECT
-                     : r->deadline == CH_HTTP_DEADLINE_FIRST_BYTE
-                         ? CH_DEADLINE_FIRST_BYTE
-                         : CH_DEADLINE_TOTAL;
+    call->deadline =
+        r->deadline == CH_HTTP_DEADLINE_CONNECT      ? CH_DEADLINE_CONNECT
+        : r->deadline == CH_HTTP_DEADLINE_FIRST_BYTE ? CH_DEADLINE_FIRST_BYTE
+                                                     : CH_DEADLINE_TOTAL;
     ch_model_call_fail(call, CH_MODEL_TIMEOUT, "%s", r->message);
     break;
   case CH_HTTP_REFUSED:
@@ -1199,7 +1202,8 @@ ch_status ch_models_replay(ch_models *self, ch_model *model,
                            const ch_model_request *request, const char *body,
                            size_t len, size_t chunk, ch_model_cb cb,
                            void *userdata) {
-  if(!self || !model || !request || !cb || (len && !body)) return CH_ERR_INVALID;
+  if(!self || !model || !request || !cb || (len && !body))
+    return CH_ERR_INVALID;
   const ch_provider *p = model->provider;
   if(!p->build) return CH_ERR_STATE;
   /* The stream kind comes from the request the provider would build. */

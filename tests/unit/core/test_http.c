@@ -37,8 +37,8 @@
 typedef struct script {
   const char *response; /* sent after the request was read; NULL: nothing */
   unsigned delay_ms;    /* before the response */
-  bool hang;            /* then keep the connection open until the client goes */
-  bool trickle;         /* then send one byte every 20 ms until the client goes */
+  bool hang;    /* then keep the connection open until the client goes */
+  bool trickle; /* then send one byte every 20 ms until the client goes */
 } script;
 
 typedef struct server {
@@ -311,8 +311,9 @@ static void test_bad_requests_refused(void **state) {
 
 static void test_streamed_body_and_request(void **state) {
   server s;
-  script sc[] = {{.response = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                  "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"}};
+  script sc[] = {{.response =
+                      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"}};
   server_start(&s, sc, 1);
   ch_http_request req = {.method = "POST",
                          .url = url(&s, "/v1/x"),
@@ -340,7 +341,8 @@ static void test_streamed_body_and_request(void **state) {
 
 static void test_whole_body_collected(void **state) {
   server s;
-  script sc[] = {{.response = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{\"ok\":1}\n"}};
+  script sc[] = {
+      {.response = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{\"ok\":1}\n"}};
   server_start(&s, sc, 1);
   ch_http_request req = {.method = "GET", .url = url(&s, "/health")};
   outcome o;
@@ -354,8 +356,9 @@ static void test_whole_body_collected(void **state) {
 
 static void test_error_status_keeps_body_redacted(void **state) {
   server s;
-  script sc[] = {{.response = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 38\r\n\r\n"
-                  "{\"error\":\"bad key sk-secret-77 given\"}"}};
+  script sc[] = {{.response =
+                      "HTTP/1.1 401 Unauthorized\r\nContent-Length: 38\r\n\r\n"
+                      "{\"error\":\"bad key sk-secret-77 given\"}"}};
   server_start(&s, sc, 1);
   ch_http_request req = {.method = "POST", .url = url(&s, "/"),
                          .body = "{}", .body_len = 2,
@@ -394,8 +397,9 @@ static void test_refused_is_retried_then_classified(void **state) {
 static void test_first_byte_deadline_closes(void **state) {
   server s;
   /* Headers at once, then nothing: the body's first byte is what counts. */
-  script sc[] = {{.response = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
-                  .hang = true}};
+  script sc[] = {
+      {.response = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+       .hang = true}};
   server_start(&s, sc, 1);
   ch_http_request req = {.method = "POST", .url = url(&s, "/"), .body = "{}",
                          .body_len = 2, .first_byte_ms = 200,
@@ -414,8 +418,9 @@ static void test_first_byte_deadline_closes(void **state) {
 
 static void test_total_deadline(void **state) {
   server s;
-  script sc[] = {{.response = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n",
-                  .trickle = true}};
+  script sc[] = {
+      {.response = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n",
+       .trickle = true}};
   server_start(&s, sc, 1);
   ch_http_request req = {.method = "GET", .url = url(&s, "/"),
                          .first_byte_ms = 1000, .total_ms = 300};
@@ -478,8 +483,9 @@ static void test_503_retried_500_not(void **state) {
   server s;
   script sc[] = {
       {.response = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\n"
-       "Content-Length: 0\r\n\r\n"},
-      {.response = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nboom"},
+                   "Content-Length: 0\r\n\r\n"},
+      {.response = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: "
+                   "4\r\n\r\nboom"},
   };
   server_start(&s, sc, 2);
   ch_http_request req = {.method = "GET", .url = url(&s, "/")};
@@ -495,8 +501,9 @@ static void test_503_retried_500_not(void **state) {
 
 static void test_on_data_stop_aborts(void **state) {
   server s;
-  script sc[] = {{.response = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                  "3\r\nabc\r\n",
+  script sc[] = {{.response =
+                      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "3\r\nabc\r\n",
                   .hang = true}};
   server_start(&s, sc, 1);
   ch_http_request req = {.method = "GET", .url = url(&s, "/")};
@@ -551,9 +558,12 @@ static void test_cancel_closes_connection(void **state) {
 static void test_many_in_flight(void **state) {
   /* Several requests share the loop: each gets its own answer. */
   server s[3];
-  script sc[] = {{.response = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA", .delay_ms = 150},
-                 {.response = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nB", .delay_ms = 50},
-                 {.response = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nC", .delay_ms = 100}};
+  script sc[] = {{.response = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA",
+                  .delay_ms = 150},
+                 {.response = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nB",
+                  .delay_ms = 50},
+                 {.response = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nC",
+                  .delay_ms = 100}};
   outcome o[3];
   for(int i = 0; i < 3; i++) {
     server_start(&s[i], &sc[i], 1);

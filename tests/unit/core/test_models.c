@@ -181,13 +181,15 @@ static void test_config_each_mistake_reported_rest_loads(void **state) {
       "\"http://h:1/\"},"
       " {\"name\": \"a\", \"provider\": \"foo\", \"endpoint\": \"http://h\"},"
       " {\"name\": \"b\", \"provider\": \"openai\", \"endpoint\": \"ftp://h\"},"
-      " {\"name\": \"c\", \"provider\": \"ollama\", \"endpoint\": \"http://h\"},"
+      " {\"name\": \"c\", \"provider\": \"ollama\", \"endpoint\": "
+      "\"http://h\"},"
       " {\"name\": \"d\", \"provider\": \"openai\", \"endpoint\": \"http://h\","
       "  \"fim\": \"nonsense\"},"
       " {\"name\": \"e\", \"provider\": \"openai\", \"endpoint\": \"http://h\","
       "  \"temperature\": 3, \"maxTokens\": 1.5, \"stop\": [\"\"]},"
       " {\"name\": \"f\", \"provider\": \"openai\", \"endpoint\": \"http://h\","
-      "  \"timeouts\": {\"connectMs\": 0, \"bogus\": 1}, \"apiKeyEnv\": \"1X\"},"
+      "  \"timeouts\": {\"connectMs\": 0, \"bogus\": 1}, \"apiKeyEnv\": "
+      "\"1X\"},"
       " {\"name\": \"good\", \"provider\": \"openai\", \"endpoint\": "
       "\"http://h\"},"
       " {\"provider\": \"openai\", \"endpoint\": \"http://h\", \"typo\": 1},"
@@ -439,7 +441,8 @@ static void test_parse_openai_sse(void **state) {
   outcome o = replay_all(
       models, "oa",
       ": keep-alive\r\n\r\n"
-      "data: {\"choices\":[{\"text\":\"return\",\"finish_reason\":null}]}\r\n\r\n"
+      "data: "
+      "{\"choices\":[{\"text\":\"return\",\"finish_reason\":null}]}\r\n\r\n"
       "data: {\"choices\":[{\"text\":\" a + b;\",\"finish_reason\":null}]}\n\n"
       "data: {\"choices\":[{\"text\":\"\",\"finish_reason\":\"length\"}]}\n\n"
       "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,"
@@ -457,7 +460,9 @@ static void test_parse_chat_extracts_code(void **state) {
   ch_models *models = models_from(ALL_MODELS, NULL);
   outcome o = replay_all(
       models, "chat",
-      "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+      "data: "
+      "{\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}"
+      "\n\n"
       "data: {\"choices\":[{\"delta\":{\"content\":\"```c\\nreturn a\"}}]}\n\n"
       "data: {\"choices\":[{\"delta\":{\"content\":\" + b;\\n```\"}}]}\n\n"
       "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
@@ -476,7 +481,8 @@ static void test_parse_anthropic_events(void **state) {
       "\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
       "event: ping\ndata: {\"type\": \"ping\"}\n\n"
       "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-      "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"return a\"}}\n\n"
+      "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"return "
+      "a\"}}\n\n"
       "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
       "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" + b;\"}}\n\n"
       "event: content_block_stop\ndata: {\"type\":\"content_block_stop\","
@@ -518,7 +524,8 @@ static void test_parse_ollama_ndjson(void **state) {
                  "{\"response\":\"ret\",\"done\":false}\n"
                  "{\"error\":\"model ran out of memory\"}\n");
   assert_int_equal(o.error, CH_MODEL_SERVER);
-  assert_string_equal(o.message, "the server reported: model ran out of memory");
+  assert_string_equal(o.message,
+                      "the server reported: model ran out of memory");
   ch_models_free(models);
 }
 
