@@ -493,6 +493,21 @@ test('LSP models from initializationOptions, replaced by didChangeConfiguration'
   assert.match(e.message, /no model named 'first' \(configured: second\)/);
 });
 
+test('LSP exit with a completion in flight closes its connection and frees it', opts, async (t) => {
+  fake.reset();
+  const { s, uri } = await lspWithModels(t, [model('openai')]);
+  fake.once('POST /v1/completions', { hang: true });
+  const pending = s.connection.sendRequest('chorus/complete', { textDocument: { uri }, position: { line: 1, character: 2 } });
+  pending.catch(() => {});
+  await fake.waitForRequests(1, 5000);
+  await s.request('shutdown');
+  await s.notify('exit');
+  const { code } = await s.waitExit();
+  assert.equal(code, 0);
+  assert.equal((await fake.requests[0].closed).early, true);
+  assert.equal(sanitizerReport(s.stderr()), null, tail(s.stderr(), 4000));
+});
+
 // ---- chorus doctor ----------------------------------------------------------
 
 test('doctor: ok, refused, 401 naming the variable, unknown model', opts, async () => {
