@@ -977,6 +977,54 @@ static ch_status on_http_data(void *userdata, const char *data, size_t len) {
   return CH_OK;
 }
 
+ch_model_error ch_model_classify(const ch_http_response *r,
+                                 const char *endpoint,
+                                 ch_model_deadline *deadline, ch_buf *message) {
+  *deadline = CH_DEADLINE_NONE;
+  switch(r->error) {
+  case CH_HTTP_OK:
+  case CH_HTTP_ABORTED:
+    return CH_MODEL_OK;
+  case CH_HTTP_TIMEOUT:
+    *deadline = r->deadline == CH_HTTP_DEADLINE_CONNECT ? CH_DEADLINE_CONNECT
+                : r->deadline == CH_HTTP_DEADLINE_FIRST_BYTE
+                    ? CH_DEADLINE_FIRST_BYTE
+                    : CH_DEADLINE_TOTAL;
+    ch_buf_append_str(message, r->message);
+    return CH_MODEL_TIMEOUT;
+  case CH_HTTP_REFUSED:
+    ch_buf_appendf(message, "%s (%s)", r->message, endpoint ? endpoint : "");
+    return CH_MODEL_REFUSED;
+  case CH_HTTP_STATUS: {
+    ch_buf text;
+    ch_buf_init(&text, 1024);
+    ch_model_error_text(r->error_body, r->error_body_len, &text);
+    ch_buf_appendf(message, "HTTP %ld%s%s", r->status, text.len ? ": " : "",
+                   text.data ? text.data : "");
+    ch_buf_release(&text);
+    return CH_MODEL_HTTP;
+  }
+  case CH_HTTP_TOO_LARGE:
+    ch_buf_append_str(message, r->message);
+    return CH_MODEL_TOO_LARGE;
+  case CH_HTTP_TLS:
+    ch_buf_append_str(message, r->message);
+    return CH_MODEL_NETWORK;
+  case CH_HTTP_NETWORK:
+    /* Bytes of a 2xx body came, then the connection broke: the answer is
+     * incomplete, which is the server's answer being bad, not the network
+     * being down. */
+    if(r->bytes) {
+      ch_buf_appendf(message, "the stream was cut after %zu bytes: %s",
+                     r->bytes, r->message);
+      return CH_MODEL_BAD_RESPONSE;
+    }
+    ch_buf_append_str(message, r->message);
+    return CH_MODEL_NETWORK;
+  }
+  return CH_MODEL_NETWORK;
+}
+
 static void on_http_done(void *userdata, const ch_http_response *r) {
   ch_model_call *call = userdata;
   call->http = NULL;
@@ -1001,40 +1049,15 @@ static void on_http_done(void *userdata, const ch_http_response *r) {
                          "the stream ended before the model finished (%zu "
                          "bytes received)", r->bytes);
     break;
-  case CH_HTTP_TIMEOUT:
-    call->deadline =
-        r->deadline == CH_HTTP_DEADLINE_CONNECT      ? CH_DEADLINE_CONNECT
-        : r->deadline == CH_HTTP_DEADLINE_FIRST_BYTE ? CH_DEADLINE_FIRST_BYTE
-                                                     : CH_DEADLINE_TOTAL;
-    ch_model_call_fail(call, CH_MODEL_TIMEOUT, "%s", r->message);
-    break;
-  case CH_HTTP_REFUSED:
-    ch_model_call_fail(call, CH_MODEL_REFUSED, "%s (%s)", r->message,
-                       call->model->config.endpoint);
-    break;
-  case CH_HTTP_STATUS: {
+  default: {
     ch_buf msg;
-    ch_buf_init(&msg, 1024);
-    ch_model_error_text(r->error_body, r->error_body_len, &msg);
-    ch_model_call_fail(call, CH_MODEL_HTTP, "HTTP %ld%s%s", r->status,
-                       msg.len ? ": " : "", msg.data ? msg.data : "");
+    ch_buf_init(&msg, 4096);
+    ch_model_error e = ch_model_classify(r, call->model->config.endpoint,
+                                         &call->deadline, &msg);
+    ch_model_call_fail(call, e, "%s", msg.data ? msg.data : "");
     ch_buf_release(&msg);
     break;
   }
-  case CH_HTTP_TOO_LARGE:
-    ch_model_call_fail(call, CH_MODEL_TOO_LARGE, "%s", r->message);
-    break;
-  case CH_HTTP_TLS:
-    ch_model_call_fail(call, CH_MODEL_NETWORK, "%s", r->message);
-    break;
-  case CH_HTTP_NETWORK:
-    if(r->bytes)
-      ch_model_call_fail(call, CH_MODEL_BAD_RESPONSE,
-                         "the stream was cut after %zu bytes: %s", r->bytes,
-                         r->message);
-    else
-      ch_model_call_fail(call, CH_MODEL_NETWORK, "%s", r->message);
-    break;
   }
   deliver(call);
 }

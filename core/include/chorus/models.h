@@ -29,6 +29,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "chorus/http.h"
 #include "chorus/loop.h"
 #include "chorus/prompt.h"
 #include "chorus/util.h"
@@ -381,6 +382,12 @@ ch_status ch_provider_openai_parse_chunk(ch_model_call *call, const char *data,
 /* True when a model list body (OpenAI/Anthropic/Mistral "data": [{"id"}],
  * or Ollama "models": [{"name"}]) names model. */
 bool ch_model_list_has(const char *body, size_t len, const char *model);
+/* The class of a failed HTTP response, with a message for a person in
+ * message (appended) and the deadline of a timeout; CH_MODEL_OK for a
+ * response that ended well (or that the reader stopped). */
+ch_model_error ch_model_classify(const ch_http_response *response,
+                                 const char *endpoint,
+                                 ch_model_deadline *deadline, ch_buf *message);
 /* Normalises a provider's finish reason to "stop" / "length" where known. */
 const char *ch_model_normal_finish(const char *reason);
 

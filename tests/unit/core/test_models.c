@@ -656,6 +656,57 @@ static void test_error_text_shapes(void **state) {
   ch_buf_release(&out);
 }
 
+static void test_classify_http_failures(void **state) {
+  static const struct {
+    ch_http_response r;
+    ch_model_error want;
+    ch_model_deadline deadline;
+    const char *message;
+  } cases[] = {
+      {{.error = CH_HTTP_OK}, CH_MODEL_OK, CH_DEADLINE_NONE, ""},
+      {{.error = CH_HTTP_ABORTED, .bytes = 10}, CH_MODEL_OK, CH_DEADLINE_NONE,
+       ""},
+      {{.error = CH_HTTP_TIMEOUT, .deadline = CH_HTTP_DEADLINE_CONNECT,
+        .message = "the connect deadline passed"},
+       CH_MODEL_TIMEOUT, CH_DEADLINE_CONNECT, "the connect deadline passed"},
+      {{.error = CH_HTTP_TIMEOUT, .deadline = CH_HTTP_DEADLINE_FIRST_BYTE,
+        .message = "m"},
+       CH_MODEL_TIMEOUT, CH_DEADLINE_FIRST_BYTE, "m"},
+      {{.error = CH_HTTP_TIMEOUT, .deadline = CH_HTTP_DEADLINE_TOTAL,
+        .message = "m"},
+       CH_MODEL_TIMEOUT, CH_DEADLINE_TOTAL, "m"},
+      {{.error = CH_HTTP_REFUSED, .message = "connection refused: x"},
+       CH_MODEL_REFUSED, CH_DEADLINE_NONE,
+       "connection refused: x (http://h:1)"},
+      {{.error = CH_HTTP_STATUS, .status = 503,
+        .error_body = "{\"error\":{\"message\":\"Loading model\"}}",
+        .error_body_len = 37},
+       CH_MODEL_HTTP, CH_DEADLINE_NONE, "HTTP 503: Loading model"},
+      {{.error = CH_HTTP_STATUS, .status = 404, .error_body = "",
+        .error_body_len = 0},
+       CH_MODEL_HTTP, CH_DEADLINE_NONE, "HTTP 404"},
+      {{.error = CH_HTTP_TOO_LARGE, .message = "past 10 bytes"},
+       CH_MODEL_TOO_LARGE, CH_DEADLINE_NONE, "past 10 bytes"},
+      {{.error = CH_HTTP_TLS, .message = "TLS failure: bad cert"},
+       CH_MODEL_NETWORK, CH_DEADLINE_NONE, "TLS failure: bad cert"},
+      {{.error = CH_HTTP_NETWORK, .message = "reset"}, CH_MODEL_NETWORK,
+       CH_DEADLINE_NONE, "reset"},
+      {{.error = CH_HTTP_NETWORK, .bytes = 42, .message = "reset"},
+       CH_MODEL_BAD_RESPONSE, CH_DEADLINE_NONE,
+       "the stream was cut after 42 bytes: reset"},
+  };
+  for(size_t i = 0; i < CH_ARRAY_LEN(cases); i++) {
+    ch_buf msg;
+    ch_buf_init(&msg, 1024);
+    ch_model_deadline d = CH_DEADLINE_TOTAL;
+    assert_int_equal(ch_model_classify(&cases[i].r, "http://h:1", &d, &msg),
+                     cases[i].want);
+    assert_int_equal(d, cases[i].deadline);
+    assert_string_equal(str(&msg), cases[i].message);
+    ch_buf_release(&msg);
+  }
+}
+
 static void test_model_lists(void **state) {
   static const char openai[] =
       "{\"object\":\"list\",\"data\":[{\"id\":\"a\"},{\"id\":\"qwen\"}]}";
@@ -765,6 +816,7 @@ int main(void) {
       cmocka_unit_test(test_broken_answers_classified),
       cmocka_unit_test(test_answer_too_large),
       cmocka_unit_test(test_error_text_shapes),
+      cmocka_unit_test(test_classify_http_failures),
       cmocka_unit_test(test_model_lists),
       cmocka_unit_test(test_missing_key_is_config_error),
       cmocka_unit_test(test_cancel_before_result),
