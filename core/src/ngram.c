@@ -329,25 +329,32 @@ static void note_build(ch_ngram *self, uint64_t t0) {
   pthread_mutex_unlock(&self->lock);
 }
 
-ch_status ch_ngram_rebuild(ch_ngram *self, const ch_snapshot *snapshot) {
-  if(!self || !snapshot) return CH_ERR_INVALID;
-  pthread_mutex_lock(&self->update_lock);
+/* Builds a new base from the snapshot and swaps it in; update_lock held. */
+static void rebuild_locked(ch_ngram *self, const ch_snapshot *snapshot) {
   uint64_t t0 = ch_now_ns();
   state *s = state_from_base(base_build(snapshot));
   note_build(self, t0);
   state_swap(self, s);
+}
+
+ch_status ch_ngram_rebuild(ch_ngram *self, const ch_snapshot *snapshot) {
+  if(!self || !snapshot) return CH_ERR_INVALID;
+  pthread_mutex_lock(&self->update_lock);
+  rebuild_locked(self, snapshot);
   pthread_mutex_unlock(&self->update_lock);
   return CH_OK;
 }
 
 ch_status ch_ngram_update(ch_ngram *self, const ch_snapshot *snapshot) {
   if(!self || !snapshot) return CH_ERR_INVALID;
+  pthread_mutex_lock(&self->update_lock);
   state *cur = state_get(self);
   if(!cur || !cur->base) {
     state_unref(cur);
-    return ch_ngram_rebuild(self, snapshot);
+    rebuild_locked(self, snapshot);
+    pthread_mutex_unlock(&self->update_lock);
+    return CH_OK;
   }
-  pthread_mutex_lock(&self->update_lock);
   base *b = cur->base;
   state *s = ch_calloc(1, sizeof(*s));
   atomic_init(&s->refs, 1);
@@ -385,11 +392,10 @@ ch_status ch_ngram_update(ch_ngram *self, const ch_snapshot *snapshot) {
   state_unref(cur);
   if(rebuild) {
     state_unref(s);
-    uint64_t t0 = ch_now_ns();
-    s = state_from_base(base_build(snapshot));
-    note_build(self, t0);
+    rebuild_locked(self, snapshot);
+  } else {
+    state_swap(self, s);
   }
-  state_swap(self, s);
   pthread_mutex_unlock(&self->update_lock);
   return CH_OK;
 }
