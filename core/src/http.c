@@ -556,3 +556,12 @@ void ch_http_cancel(ch_http *self) {
   if(!self || self->in_done) return;
   free_request(self);
 }
+
+unsigned ch_http_attempts(const ch_http *self) { return self->attempts; }
+
+long ch_http_status(const ch_http *self) {
+  long status = self->status;
+  if(!status && self->in_loop)
+    curl_easy_getinfo(self->easy, CURLINFO_RESPONSE_CODE, &status);
+  return status;
+}

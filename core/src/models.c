@@ -15,6 +15,7 @@
 #define DEFAULT_FIRST_BYTE_MS 10000u
 #define DEFAULT_TOTAL_MS 30000u
 #define DEFAULT_MAX_RESPONSE ((size_t)4 * 1024 * 1024)
+#define END_GRACE_MS 250u /* after the end marker, for the response's end */
 
 /* ---- the provider table -------------------------------------------------- */
 
@@ -466,6 +467,7 @@ struct ch_model_call {
   ch_sse sse;
   ch_ndjson ndjson;
   uint64_t deliver_timer; /* deferred delivery */
+  uint64_t end_timer;     /* grace after the end marker */
   uint64_t start_ns;
 
   ch_buf text;
@@ -794,7 +796,7 @@ void ch_model_call_set_text(ch_model_call *self, const char *text, size_t len) {
 
 ch_status ch_model_call_emit(ch_model_call *self, const char *text,
                              size_t len) {
-  if(self->stopped) return CH_ERR_STATE;
+  if(self->stopped || self->ended) return CH_ERR_STATE;
   if(ch_buf_append(&self->text, text, len)) {
     ch_model_call_fail(self, CH_MODEL_TOO_LARGE,
                        "the answer passed the limit of %zu bytes",
@@ -869,8 +871,9 @@ static void unlink_call(ch_model_call *call) {
 
 static void call_free(ch_model_call *call) {
   unlink_call(call);
-  if(call->deliver_timer) ch_loop_timer_stop(call->set->env.loop,
-                                             call->deliver_timer);
+  if(call->deliver_timer)
+    ch_loop_timer_stop(call->set->env.loop, call->deliver_timer);
+  if(call->end_timer) ch_loop_timer_stop(call->set->env.loop, call->end_timer);
   ch_http_cancel(call->http);
   if(call->stream == CH_STREAM_SSE) ch_sse_release(&call->sse);
   if(call->stream == CH_STREAM_NDJSON) ch_ndjson_release(&call->ndjson);
@@ -893,6 +896,10 @@ static void deliver(ch_model_call *call) {
   if(call->deliver_timer) {
     ch_loop_timer_stop(call->set->env.loop, call->deliver_timer);
     call->deliver_timer = 0;
+  }
+  if(call->end_timer) {
+    ch_loop_timer_stop(call->set->env.loop, call->end_timer);
+    call->end_timer = 0;
   }
   if(!call->error && call->model->provider->finish)
     call->model->provider->finish(call);
@@ -956,9 +963,22 @@ static int on_ndjson_line(void *userdata, const char *line, size_t len) {
   return call->model->provider->parse_event(call, "", line, len) ? 1 : 0;
 }
 
+static void on_end_grace(ch_loop *loop, void *userdata) {
+  ch_model_call *call = userdata;
+  call->end_timer = 0;
+  call->attempts = ch_http_attempts(call->http);
+  call->http_status = ch_http_status(call->http);
+  ch_http_cancel(call->http); /* on a timer: not inside curl's callbacks */
+  call->http = NULL;
+  deliver(call);
+}
+
 static ch_status on_http_data(void *userdata, const char *data, size_t len) {
   ch_model_call *call = userdata;
   ch_status st = CH_OK;
+  if(call->ended) return CH_OK; /* what follows the end marker is ignored */
+  if(call->first_byte_ms < 0)
+    call->first_byte_ms = (double)(ch_now_ns() - call->start_ns) / 1e6;
   if(call->stream == CH_STREAM_SSE)
     st = ch_sse_feed(&call->sse, data, len);
   else if(call->stream == CH_STREAM_NDJSON)
@@ -972,8 +992,15 @@ static ch_status on_http_data(void *userdata, const char *data, size_t len) {
     ch_model_call_fail(call, CH_MODEL_BAD_RESPONSE,
                        "a stream event could not be read");
   if(st) return st;
-  /* Nothing more is needed once a stop was seen or the end announced. */
-  if(call->stopped || call->ended || call->error) return CH_ERR_CANCELLED;
+  /* Once a stop string was seen the rest is not needed: aborting saves the
+   * server the work. */
+  if(call->stopped || call->error) return CH_ERR_CANCELLED;
+  /* After the end marker the response itself ends a moment later; letting
+   * it end keeps the connection for the next request. A server that holds
+   * the response open anyway gets a short grace. */
+  if(call->ended && !call->end_timer)
+    call->end_timer = ch_loop_timer_start(call->set->env.loop, END_GRACE_MS,
+                                          on_end_grace, call);
   return CH_OK;
 }
 
@@ -1029,12 +1056,14 @@ static void on_http_done(void *userdata, const ch_http_response *r) {
   ch_model_call *call = userdata;
   call->http = NULL;
   call->http_status = r->status;
-  call->first_byte_ms = r->first_byte_ms;
+  if(r->first_byte_ms >= 0) call->first_byte_ms = r->first_byte_ms;
   call->attempts = r->attempts;
-  switch(r->error) {
+  /* An answer already complete stands whatever broke afterwards. */
+  bool complete = (call->ended || call->stopped) && !call->error;
+  switch(complete ? CH_HTTP_ABORTED : r->error) {
   case CH_HTTP_OK:
   case CH_HTTP_ABORTED:
-    if(r->error == CH_HTTP_OK) {
+    if(r->error == CH_HTTP_OK && !complete) {
       ch_status st = CH_OK;
       if(call->stream == CH_STREAM_SSE) st = ch_sse_finish(&call->sse);
       if(call->stream == CH_STREAM_NDJSON) st = ch_ndjson_finish(&call->ndjson);

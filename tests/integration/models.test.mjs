@@ -9,6 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -381,6 +382,25 @@ test('errors inside the stream: SSE error event, Anthropic error event, NDJSON e
   fake.reset();
 });
 
+test('a server that holds the response open after [DONE]: answered after a short grace', opts, async (t) => {
+  // The fake always ends its responses; this one does what some proxies do.
+  const srv = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"text":"held","finish_reason":"stop"}]}\n\ndata: [DONE]\n\n');
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  t.after(() => { srv.closeAllConnections(); srv.close(); });
+  const t0 = Date.now();
+  const r = await complete([model('openai', { endpoint: `http://127.0.0.1:${srv.address().port}` })]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.json.text, 'held');
+  assert.equal(r.json.attempts, 1);
+  assert.ok(Date.now() - t0 < 2000);
+});
+
 test('config: a bad model entry is reported with file and field, the others load', opts, async () => {
   fake.reset();
   const r = await complete([
@@ -431,6 +451,9 @@ test('LSP chorus/complete answers with text, model, provider, timings, usage', o
   assert.equal(lastRequest().json.prompt, PREFIX);
   const o = await s.request('chorus/complete', { textDocument: { uri }, position: { line: 1, character: 2 }, model: 'ollama' });
   assert.equal(o.provider, 'ollama');
+  // A stream that ended cleanly leaves its connection for the next request.
+  const n = fake.requests.length;
+  assert.equal(fake.requests[n - 1].connection, fake.requests[n - 2].connection);
   assert.equal(o.usage.outputTokens, 4);
   assert.ok(o.usage.inputTokens > 0);
 });

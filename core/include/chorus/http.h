@@ -102,6 +102,11 @@ ch_http *ch_http_start(ch_loop *loop, const ch_http_request *request,
  * be called from inside on_done (the request is freed after it returns). */
 void ch_http_cancel(ch_http *self);
 
+/* Attempts started so far and the status of the current one (0 before its
+ * headers), for a caller that abandons a request it no longer needs. */
+unsigned ch_http_attempts(const ch_http *self);
+long ch_http_status(const ch_http *self);
+
 /* ---- retry policy (pure, exposed for tests) ------------------------------ */
 typedef struct ch_http_retry_input {
   ch_http_error error;  /* of the attempt that just ended */
