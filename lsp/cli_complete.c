@@ -62,7 +62,8 @@ static void print_result(cli_state *st, const ch_model_result *r) {
       if(r->tokens_out >= 0)
         cJSON_AddNumberToObject(u, "outputTokens", (double)r->tokens_out);
     }
-    if(r->provenance[0]) cJSON_AddStringToObject(o, "provenance", r->provenance);
+    if(r->provenance[0])
+      cJSON_AddStringToObject(o, "provenance", r->provenance);
     if(r->confidence >= 0)
       cJSON_AddNumberToObject(o, "confidence", r->confidence);
     char *s = cJSON_Print(o);
@@ -250,7 +251,8 @@ int ch_cli_complete(int argc, char **argv) {
       fprintf(stderr, "chorus: complete: --model: no model named '%s' "
                       "(configured:", model_name);
       for(size_t i = 0; i < ch_models_count(models); i++)
-        fprintf(stderr, " %s", ch_model_config_of(ch_models_at(models, i))->name);
+        fprintf(stderr, " %s",
+                ch_model_config_of(ch_models_at(models, i))->name);
       fprintf(stderr, ")\n");
     } else {
       fprintf(stderr, "chorus: complete: no model is configured and the "

@@ -65,7 +65,17 @@ static void on_result(void *userdata, const ch_model_result *r) {
     else
       message = ch_strdupf("model '%s': %s: %s", r->model,
                            ch_model_error_name(r->error), r->message);
-    server_reply_error(self, p->id, CH_RPC_REQUEST_FAILED, message);
+    /* The classification, for clients that act on it. */
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "kind", ch_model_error_name(r->error));
+    if(r->error == CH_MODEL_TIMEOUT)
+      cJSON_AddStringToObject(data, "deadline",
+                              ch_model_deadline_name(r->deadline));
+    if(r->http_status)
+      cJSON_AddNumberToObject(data, "httpStatus", (double)r->http_status);
+    cJSON_AddStringToObject(data, "model", r->model);
+    cJSON_AddStringToObject(data, "provider", r->provider);
+    server_reply_error_data(self, p->id, CH_RPC_REQUEST_FAILED, message, data);
     ch_free(message);
   } else {
     cJSON *o = cJSON_CreateObject();
@@ -88,7 +98,8 @@ static void on_result(void *userdata, const ch_model_result *r) {
       if(r->tokens_out >= 0)
         cJSON_AddNumberToObject(u, "outputTokens", (double)r->tokens_out);
     }
-    if(r->provenance[0]) cJSON_AddStringToObject(o, "provenance", r->provenance);
+    if(r->provenance[0])
+      cJSON_AddStringToObject(o, "provenance", r->provenance);
     if(r->confidence >= 0)
       cJSON_AddNumberToObject(o, "confidence", r->confidence);
     server_reply_result(self, p->id, o);

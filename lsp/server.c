@@ -84,6 +84,12 @@ void server_reply_error(server *self, const cJSON *id, int code,
   check_output(self, ch_rpc_write_error(&self->out, id, code, message));
 }
 
+void server_reply_error_data(server *self, const cJSON *id, int code,
+                             const char *message, cJSON *data) {
+  check_output(self,
+               ch_rpc_write_error_data(&self->out, id, code, message, data));
+}
+
 void server_notify(server *self, const char *method, cJSON *params) {
   check_output(self, ch_rpc_write_notification(&self->out, method, params));
 }

@@ -100,6 +100,9 @@ typedef struct request {
 void server_reply_result(server *self, const cJSON *id, cJSON *result);
 void server_reply_error(server *self, const cJSON *id, int code,
                         const char *message);
+/* An error with a `data` member (taken). */
+void server_reply_error_data(server *self, const cJSON *id, int code,
+                             const char *message, cJSON *data);
 void server_notify(server *self, const char *method, cJSON *params);
 /* Sends a request to the client; returns its id. */
 long server_request(server *self, const char *method, cJSON *params);

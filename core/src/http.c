@@ -91,6 +91,7 @@ void ch_http_redact(ch_buf *buf, const char *secret) {
     buf->data = s;
     buf->len = n;
     buf->cap = n;
+    if(buf->max < n) buf->max = n; /* the mark may be longer than the key */
     from = at + mlen;
   }
 }
@@ -144,7 +145,7 @@ long ch_http_retry_delay(const ch_http_retry_input *in) {
   return delay;
 }
 
-/* ---- the request ---------------------------------------------------------- */
+/* ---- the request -------------------------------------------------------- */
 
 static double ms_since(uint64_t start_ns) {
   return (double)(ch_now_ns() - start_ns) / 1e6;
@@ -195,10 +196,9 @@ static void finish(ch_http *self, ch_http_error error,
   self->in_loop = false;
 
   ch_http_redact(&self->message, self->secret);
-  bool error_status = self->status >= 400 || self->status == 0 ||
-                      self->status < 200 || self->status >= 300;
-  if(error_status || error != CH_HTTP_OK) ch_http_redact(&self->data,
-                                                         self->secret);
+  bool error_status = self->status < 200 || self->status >= 300;
+  if(error_status || error != CH_HTTP_OK)
+    ch_http_redact(&self->data, self->secret);
   ch_http_response r = {0};
   r.error = error;
   r.deadline = deadline;
@@ -265,7 +265,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *userdata) {
     size_t vlen = CH_MIN(len - 12, sizeof(value) - 1);
     memcpy(value, data + 12, vlen);
     value[vlen] = 0;
-    self->retry_after_ms = ch_http_parse_retry_after(value, (long long)time(NULL));
+    self->retry_after_ms =
+        ch_http_parse_retry_after(value, (long long)time(NULL));
   } else if(len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
     /* A new status line (redirects, 100 Continue): forget the old hint. */
     self->retry_after_ms = -1;
@@ -385,7 +386,9 @@ static void on_transfer_done(ch_loop *loop, CURL *easy, CURLcode result,
   if(self->stop_error) {
     error = self->stop_error;
   } else if(result == CURLE_OK) {
-    if(self->status >= 400) {
+    /* Redirects are not followed: a model API that moved is a mistake in
+     * the endpoint, and following it could send the key elsewhere. */
+    if(self->status < 200 || self->status >= 300) {
       error = CH_HTTP_STATUS;
       set_message(self, "HTTP %ld", self->status);
     }
@@ -408,7 +411,7 @@ static void on_transfer_done(ch_loop *loop, CURL *easy, CURLcode result,
                 curl_text(self, result));
   } else if(is_tls_error(result)) {
     error = CH_HTTP_TLS;
-    set_message(self, "tls failure: %s", curl_text(self, result));
+    set_message(self, "TLS failure: %s", curl_text(self, result));
   } else {
     error = CH_HTTP_NETWORK;
     set_message(self, "%s", curl_text(self, result));
@@ -552,4 +555,13 @@ fail:
 void ch_http_cancel(ch_http *self) {
   if(!self || self->in_done) return;
   free_request(self);
+}
+
+unsigned ch_http_attempts(const ch_http *self) { return self->attempts; }
+
+long ch_http_status(const ch_http *self) {
+  long status = self->status;
+  if(!status && self->in_loop)
+    curl_easy_getinfo(self->easy, CURLINFO_RESPONSE_CODE, &status);
+  return status;
 }

@@ -15,6 +15,7 @@
 #define DEFAULT_FIRST_BYTE_MS 10000u
 #define DEFAULT_TOTAL_MS 30000u
 #define DEFAULT_MAX_RESPONSE ((size_t)4 * 1024 * 1024)
+#define END_GRACE_MS 250u /* after the end marker, for the response's end */
 
 /* ---- the provider table -------------------------------------------------- */
 
@@ -188,7 +189,8 @@ static char **parse_strings(parse_ctx *c, const char *field,
 
 static bool parse_uint(parse_ctx *c, const char *field, const cJSON *v,
                        double min, double max, double *out) {
-  if(!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble ||
+  if(!cJSON_IsNumber(v) ||
+     v->valuedouble != (double)(long long)v->valuedouble ||
      v->valuedouble < min || v->valuedouble > max) {
     problem(c, field, "expected a whole number from %.0f to %.0f", min, max);
     return false;
@@ -465,6 +467,7 @@ struct ch_model_call {
   ch_sse sse;
   ch_ndjson ndjson;
   uint64_t deliver_timer; /* deferred delivery */
+  uint64_t end_timer;     /* grace after the end marker */
   uint64_t start_ns;
 
   ch_buf text;
@@ -473,6 +476,7 @@ struct ch_model_call {
   bool stopped;   /* a stop string was found: the answer is complete */
   bool ended;     /* the provider saw the stream's end marker */
   bool delivered;
+  bool linked; /* in set->calls */
   ch_buf finish_reason;
   int64_t tokens_in, tokens_out;
   ch_model_error error;
@@ -712,7 +716,8 @@ void ch_model_error_text(const char *body, size_t len, ch_buf *out) {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
     const cJSON *m = NULL;
     if(cJSON_IsString(e)) m = e;
-    else if(cJSON_IsObject(e)) m = cJSON_GetObjectItemCaseSensitive(e, "message");
+    else if(cJSON_IsObject(e))
+      m = cJSON_GetObjectItemCaseSensitive(e, "message");
     if(!cJSON_IsString(m)) m = cJSON_GetObjectItemCaseSensitive(j, "message");
     if(!cJSON_IsString(m)) m = cJSON_GetObjectItemCaseSensitive(j, "detail");
     if(cJSON_IsString(m)) msg = m->valuestring;
@@ -750,7 +755,8 @@ bool ch_model_list_has(const char *body, size_t len, const char *model) {
   size_t mlen = strlen(model);
   cJSON_ArrayForEach(item, arr) {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, key);
-    if(!cJSON_IsString(id)) id = cJSON_GetObjectItemCaseSensitive(item, "model");
+    if(!cJSON_IsString(id))
+      id = cJSON_GetObjectItemCaseSensitive(item, "model");
     if(!cJSON_IsString(id)) continue;
     const char *s = id->valuestring;
     /* Ollama lists "name:latest" for a model asked for as "name". */
@@ -790,7 +796,7 @@ void ch_model_call_set_text(ch_model_call *self, const char *text, size_t len) {
 
 ch_status ch_model_call_emit(ch_model_call *self, const char *text,
                              size_t len) {
-  if(self->stopped) return CH_ERR_STATE;
+  if(self->stopped || self->ended) return CH_ERR_STATE;
   if(ch_buf_append(&self->text, text, len)) {
     ch_model_call_fail(self, CH_MODEL_TOO_LARGE,
                        "the answer passed the limit of %zu bytes",
@@ -853,9 +859,11 @@ void ch_model_call_provenance(ch_model_call *self, double confidence,
 }
 
 static void unlink_call(ch_model_call *call) {
+  if(!call->linked) return;
+  call->linked = false;
   if(call->prev)
     call->prev->next = call->next;
-  else if(call->set->calls == call)
+  else
     call->set->calls = call->next;
   if(call->next) call->next->prev = call->prev;
   call->prev = call->next = NULL;
@@ -863,8 +871,9 @@ static void unlink_call(ch_model_call *call) {
 
 static void call_free(ch_model_call *call) {
   unlink_call(call);
-  if(call->deliver_timer) ch_loop_timer_stop(call->set->env.loop,
-                                             call->deliver_timer);
+  if(call->deliver_timer)
+    ch_loop_timer_stop(call->set->env.loop, call->deliver_timer);
+  if(call->end_timer) ch_loop_timer_stop(call->set->env.loop, call->end_timer);
   ch_http_cancel(call->http);
   if(call->stream == CH_STREAM_SSE) ch_sse_release(&call->sse);
   if(call->stream == CH_STREAM_NDJSON) ch_ndjson_release(&call->ndjson);
@@ -887,6 +896,10 @@ static void deliver(ch_model_call *call) {
   if(call->deliver_timer) {
     ch_loop_timer_stop(call->set->env.loop, call->deliver_timer);
     call->deliver_timer = 0;
+  }
+  if(call->end_timer) {
+    ch_loop_timer_stop(call->set->env.loop, call->end_timer);
+    call->end_timer = 0;
   }
   if(!call->error && call->model->provider->finish)
     call->model->provider->finish(call);
@@ -950,9 +963,22 @@ static int on_ndjson_line(void *userdata, const char *line, size_t len) {
   return call->model->provider->parse_event(call, "", line, len) ? 1 : 0;
 }
 
+static void on_end_grace(ch_loop *loop, void *userdata) {
+  ch_model_call *call = userdata;
+  call->end_timer = 0;
+  call->attempts = ch_http_attempts(call->http);
+  call->http_status = ch_http_status(call->http);
+  ch_http_cancel(call->http); /* on a timer: not inside curl's callbacks */
+  call->http = NULL;
+  deliver(call);
+}
+
 static ch_status on_http_data(void *userdata, const char *data, size_t len) {
   ch_model_call *call = userdata;
   ch_status st = CH_OK;
+  if(call->ended) return CH_OK; /* what follows the end marker is ignored */
+  if(call->first_byte_ms < 0)
+    call->first_byte_ms = (double)(ch_now_ns() - call->start_ns) / 1e6;
   if(call->stream == CH_STREAM_SSE)
     st = ch_sse_feed(&call->sse, data, len);
   else if(call->stream == CH_STREAM_NDJSON)
@@ -966,21 +992,78 @@ static ch_status on_http_data(void *userdata, const char *data, size_t len) {
     ch_model_call_fail(call, CH_MODEL_BAD_RESPONSE,
                        "a stream event could not be read");
   if(st) return st;
-  /* Nothing more is needed once a stop was seen or the end announced. */
-  if(call->stopped || call->ended || call->error) return CH_ERR_CANCELLED;
+  /* Once a stop string was seen the rest is not needed: aborting saves the
+   * server the work. */
+  if(call->stopped || call->error) return CH_ERR_CANCELLED;
+  /* After the end marker the response itself ends a moment later; letting
+   * it end keeps the connection for the next request. A server that holds
+   * the response open anyway gets a short grace. */
+  if(call->ended && !call->end_timer)
+    call->end_timer = ch_loop_timer_start(call->set->env.loop, END_GRACE_MS,
+                                          on_end_grace, call);
   return CH_OK;
+}
+
+ch_model_error ch_model_classify(const ch_http_response *r,
+                                 const char *endpoint,
+                                 ch_model_deadline *deadline, ch_buf *message) {
+  *deadline = CH_DEADLINE_NONE;
+  switch(r->error) {
+  case CH_HTTP_OK:
+  case CH_HTTP_ABORTED:
+    return CH_MODEL_OK;
+  case CH_HTTP_TIMEOUT:
+    *deadline = r->deadline == CH_HTTP_DEADLINE_CONNECT ? CH_DEADLINE_CONNECT
+                : r->deadline == CH_HTTP_DEADLINE_FIRST_BYTE
+                    ? CH_DEADLINE_FIRST_BYTE
+                    : CH_DEADLINE_TOTAL;
+    ch_buf_append_str(message, r->message);
+    return CH_MODEL_TIMEOUT;
+  case CH_HTTP_REFUSED:
+    ch_buf_appendf(message, "%s (%s)", r->message, endpoint ? endpoint : "");
+    return CH_MODEL_REFUSED;
+  case CH_HTTP_STATUS: {
+    ch_buf text;
+    ch_buf_init(&text, 1024);
+    ch_model_error_text(r->error_body, r->error_body_len, &text);
+    ch_buf_appendf(message, "HTTP %ld%s%s", r->status, text.len ? ": " : "",
+                   text.data ? text.data : "");
+    ch_buf_release(&text);
+    return CH_MODEL_HTTP;
+  }
+  case CH_HTTP_TOO_LARGE:
+    ch_buf_append_str(message, r->message);
+    return CH_MODEL_TOO_LARGE;
+  case CH_HTTP_TLS:
+    ch_buf_append_str(message, r->message);
+    return CH_MODEL_NETWORK;
+  case CH_HTTP_NETWORK:
+    /* Bytes of a 2xx body came, then the connection broke: the answer is
+     * incomplete, which is the server's answer being bad, not the network
+     * being down. */
+    if(r->bytes) {
+      ch_buf_appendf(message, "the stream was cut after %zu bytes: %s",
+                     r->bytes, r->message);
+      return CH_MODEL_BAD_RESPONSE;
+    }
+    ch_buf_append_str(message, r->message);
+    return CH_MODEL_NETWORK;
+  }
+  return CH_MODEL_NETWORK;
 }
 
 static void on_http_done(void *userdata, const ch_http_response *r) {
   ch_model_call *call = userdata;
   call->http = NULL;
   call->http_status = r->status;
-  call->first_byte_ms = r->first_byte_ms;
+  if(r->first_byte_ms >= 0) call->first_byte_ms = r->first_byte_ms;
   call->attempts = r->attempts;
-  switch(r->error) {
+  /* An answer already complete stands whatever broke afterwards. */
+  bool complete = (call->ended || call->stopped) && !call->error;
+  switch(complete ? CH_HTTP_ABORTED : r->error) {
   case CH_HTTP_OK:
   case CH_HTTP_ABORTED:
-    if(r->error == CH_HTTP_OK) {
+    if(r->error == CH_HTTP_OK && !complete) {
       ch_status st = CH_OK;
       if(call->stream == CH_STREAM_SSE) st = ch_sse_finish(&call->sse);
       if(call->stream == CH_STREAM_NDJSON) st = ch_ndjson_finish(&call->ndjson);
@@ -995,40 +1078,15 @@ static void on_http_done(void *userdata, const ch_http_response *r) {
                          "the stream ended before the model finished (%zu "
                          "bytes received)", r->bytes);
     break;
-  case CH_HTTP_TIMEOUT:
-    call->deadline = r->deadline == CH_HTTP_DEADLINE_CONNECT ? CH_DEADLINE_CONNECT
-                     : r->deadline == CH_HTTP_DEADLINE_FIRST_BYTE
-                         ? CH_DEADLINE_FIRST_BYTE
-                         : CH_DEADLINE_TOTAL;
-    ch_model_call_fail(call, CH_MODEL_TIMEOUT, "%s", r->message);
-    break;
-  case CH_HTTP_REFUSED:
-    ch_model_call_fail(call, CH_MODEL_REFUSED, "%s (%s)", r->message,
-                       call->model->config.endpoint);
-    break;
-  case CH_HTTP_STATUS: {
+  default: {
     ch_buf msg;
-    ch_buf_init(&msg, 1024);
-    ch_model_error_text(r->error_body, r->error_body_len, &msg);
-    ch_model_call_fail(call, CH_MODEL_HTTP, "HTTP %ld%s%s", r->status,
-                       msg.len ? ": " : "", msg.data ? msg.data : "");
+    ch_buf_init(&msg, 4096);
+    ch_model_error e = ch_model_classify(r, call->model->config.endpoint,
+                                         &call->deadline, &msg);
+    ch_model_call_fail(call, e, "%s", msg.data ? msg.data : "");
     ch_buf_release(&msg);
     break;
   }
-  case CH_HTTP_TOO_LARGE:
-    ch_model_call_fail(call, CH_MODEL_TOO_LARGE, "%s", r->message);
-    break;
-  case CH_HTTP_TLS:
-    ch_model_call_fail(call, CH_MODEL_NETWORK, "%s", r->message);
-    break;
-  case CH_HTTP_NETWORK:
-    if(r->bytes)
-      ch_model_call_fail(call, CH_MODEL_BAD_RESPONSE,
-                         "the stream was cut after %zu bytes: %s", r->bytes,
-                         r->message);
-    else
-      ch_model_call_fail(call, CH_MODEL_NETWORK, "%s", r->message);
-    break;
   }
   deliver(call);
 }
@@ -1110,6 +1168,7 @@ ch_status ch_models_complete(ch_models *self, ch_model *model,
   call->next = self->calls;
   if(call->next) call->next->prev = call;
   self->calls = call;
+  call->linked = true;
   if(out) *out = call;
 
   const ch_provider *p = model->provider;
@@ -1139,8 +1198,11 @@ ch_status ch_models_complete(ch_models *self, ch_model *model,
   ch_provider_http h;
   memset(&h, 0, sizeof(h));
   ch_buf_init(&h.path, 4096);
-  ch_buf_init(&h.body, c->max_response_bytes + request->prefix_len * 2 +
-                           request->suffix_len * 2 + 1024 * 1024);
+  /* JSON escaping makes a byte at most six ("\u001f"). */
+  size_t input = request->prefix_len + request->suffix_len;
+  for(size_t i = 0; i < request->nfiles; i++)
+    input += request->files[i].len + 256;
+  ch_buf_init(&h.body, input * 6 + 1024 * 1024);
   ch_buf_init(&h.headers, 64 * 1024);
   ch_buf err;
   ch_buf_init(&err, 4096);
@@ -1192,7 +1254,8 @@ ch_status ch_models_replay(ch_models *self, ch_model *model,
                            const ch_model_request *request, const char *body,
                            size_t len, size_t chunk, ch_model_cb cb,
                            void *userdata) {
-  if(!self || !model || !request || !cb || (len && !body)) return CH_ERR_INVALID;
+  if(!self || !model || !request || !cb || (len && !body))
+    return CH_ERR_INVALID;
   const ch_provider *p = model->provider;
   if(!p->build) return CH_ERR_STATE;
   /* The stream kind comes from the request the provider would build. */
@@ -1277,16 +1340,23 @@ struct health_check {
   uint64_t timer;
   char *api_key;
   health_check *prev, *next;
+  bool linked; /* in set->checks */
   ch_buf message;
   ch_model_health result;
 };
 
-static void check_free(health_check *check) {
+static void check_unlink(health_check *check) {
+  if(!check->linked) return;
+  check->linked = false;
   if(check->prev)
     check->prev->next = check->next;
-  else if(check->set->checks == check)
+  else
     check->set->checks = check->next;
   if(check->next) check->next->prev = check->prev;
+}
+
+static void check_free(health_check *check) {
+  check_unlink(check);
   if(check->timer) ch_loop_timer_stop(check->set->env.loop, check->timer);
   ch_http_cancel(check->http);
   ch_free(check->api_key);
@@ -1299,6 +1369,8 @@ static void check_deliver(health_check *check) {
   if(check->timer) ch_loop_timer_stop(check->set->env.loop, check->timer);
   check->timer = 0;
   check->http = NULL;
+  /* Unlinked first: the callback may free the whole set. */
+  check_unlink(check);
   check->cb(check->userdata, check->model, &check->result);
   check_free(check);
 }
@@ -1385,7 +1457,7 @@ static void on_check_done(void *userdata, const ch_http_response *r) {
   }
   case CH_HTTP_TLS:
     h->error = CH_MODEL_NETWORK;
-    msgf(check, "TLS failure: %s", r->message);
+    msgf(check, "%s", r->message);
     break;
   case CH_HTTP_TOO_LARGE:
     h->error = CH_MODEL_TOO_LARGE;
@@ -1413,6 +1485,7 @@ ch_status ch_models_check(ch_models *self, ch_model *model,
   check->next = self->checks;
   if(check->next) check->next->prev = check;
   self->checks = check;
+  check->linked = true;
 
   const ch_model_config *c = &model->config;
   const ch_provider *p = model->provider;

@@ -12,7 +12,8 @@
 
 /* ---- families ------------------------------------------------------------ */
 
-#define STOPS(...) ((const char *const[]){__VA_ARGS__, NULL})
+/* A NULL-terminated list of strings, for the static tables below. */
+#define LIST(...) ((const char *const[]){__VA_ARGS__, NULL})
 static const char *const no_stops[] = {NULL};
 
 typedef struct family_info {
@@ -27,16 +28,16 @@ typedef struct family_info {
 static const family_info families[] = {
     {"starcoder", CH_FIM_STARCODER,
      "<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>",
-     STOPS("<file_sep>", "<|endoftext|>")},
+     LIST("<file_sep>", "<|endoftext|>")},
     {"starcoder2", CH_FIM_STARCODER,
      "<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>",
-     STOPS("<file_sep>", "<|endoftext|>")},
-    /* The spaces around the sentinels are part of what CodeLlama saw in
-     * training; without them it degrades. */
+     LIST("<file_sep>", "<|endoftext|>")},
+    /* The spaces around the sentinels are part of CodeLlama's format: its
+     * tokenizer puts them there, so the prompt must too. */
     {"codellama", CH_FIM_CODELLAMA, "<PRE> {prefix} <SUF>{suffix} <MID>",
-     STOPS("<EOT>")},
+     LIST("<EOT>")},
     {"codellama-spm", CH_FIM_CODELLAMA_SPM,
-     "<PRE> <SUF>{suffix} <MID> {prefix}", STOPS("<EOT>")},
+     "<PRE> <SUF>{suffix} <MID> {prefix}", LIST("<EOT>")},
     /* Full-width vertical bars (U+FF5C) and U+2581 LOWER ONE EIGHTH BLOCK. */
     {"deepseek", CH_FIM_DEEPSEEK,
      "<\xEF\xBD\x9C"
@@ -46,20 +47,19 @@ static const family_info families[] = {
      "hole\xEF\xBD\x9C>{suffix}<\xEF\xBD\x9C"
      "fim\xE2\x96\x81"
      "end\xEF\xBD\x9C>",
-     STOPS("<\xEF\xBD\x9C"
-           "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>")},
+     LIST("<\xEF\xBD\x9C"
+          "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>")},
     {"qwen", CH_FIM_QWEN,
      "<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>",
-     STOPS("<|endoftext|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
-           "<|im_start|>", "<|im_end|>")},
+     LIST("<|endoftext|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
+          "<|im_start|>", "<|im_end|>")},
     {"codestral", CH_FIM_CODESTRAL, "[SUFFIX]{suffix}[PREFIX]{prefix}",
-     STOPS("[PREFIX]", "[SUFFIX]")},
+     LIST("[PREFIX]", "[SUFFIX]")},
     {"codegemma", CH_FIM_CODEGEMMA,
      "<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>",
-     STOPS("<|file_separator|>", "<end_of_turn>", "<eos>")},
+     LIST("<|file_separator|>", "<end_of_turn>", "<eos>")},
     {"granite", CH_FIM_GRANITE,
-     "<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>",
-     STOPS("<fim_pad>")},
+     "<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>", LIST("<fim_pad>")},
     {"none", CH_FIM_NONE, "{prefix}", no_stops},
 };
 
@@ -279,19 +279,19 @@ typedef struct marker_info {
 } marker_info;
 
 static const marker_info markers[] = {
-    {"#", STOPS("python", "ruby", "bash", "sh", "shell", "shellscript", "zsh",
-                "fish", "perl", "r", "yaml", "toml", "make", "makefile",
-                "cmake", "dockerfile", "elixir", "julia", "nim", "powershell",
-                "starlark", "gdscript", "coffeescript", "tcl", "crystal", "nix",
-                "hcl", "terraform", "graphql", "awk")},
-    {"--", STOPS("lua", "sql", "haskell", "elm", "ada", "purescript", "agda",
-                 "vhdl")},
-    {";;", STOPS("commonlisp", "lisp", "elisp", "emacs-lisp", "clojure",
-                 "scheme", "racket", "fennel")},
-    {"%", STOPS("erlang", "latex", "tex", "matlab", "octave", "prolog")},
-    {"\"", STOPS("vim", "viml")},
-    {"!", STOPS("fortran")},
-    {"'", STOPS("vb", "vba")},
+    {"#", LIST("python", "ruby", "bash", "sh", "shell", "shellscript", "zsh",
+               "fish", "perl", "r", "yaml", "toml", "make", "makefile", "cmake",
+               "dockerfile", "elixir", "julia", "nim", "powershell", "starlark",
+               "gdscript", "coffeescript", "tcl", "crystal", "nix", "hcl",
+               "terraform", "graphql", "awk")},
+    {"--",
+     LIST("lua", "sql", "haskell", "elm", "ada", "purescript", "agda", "vhdl")},
+    {";;", LIST("commonlisp", "lisp", "elisp", "emacs-lisp", "clojure",
+                "scheme", "racket", "fennel")},
+    {"%", LIST("erlang", "latex", "tex", "matlab", "octave", "prolog")},
+    {"\"", LIST("vim", "viml")},
+    {"!", LIST("fortran")},
+    {"'", LIST("vb", "vba")},
 };
 
 const char *ch_prompt_comment_marker(const char *language) {
@@ -765,9 +765,10 @@ static span strip_repeated_prefix(span c, const ch_prompt_input *in) {
 
 /* The reply ended with the start of the suffix: the longest head of the
  * suffix that ends at a line end (or is all of it), trailing whitespace
- * ignored. A head within the first line (say ")") is only cut when that
- * does not unbalance the brackets of a reply that was balanced, so the
- * completion "bar()" before a suffix ")" keeps its own parenthesis. */
+ * ignored. A head is not cut when that would unbalance the brackets of a
+ * reply that was balanced: the completion "bar()" before a suffix ")", or
+ * "{ ... \n}" before a "\n}" that closes an outer block, keeps its own
+ * closing bracket. */
 static span strip_repeated_suffix(span c, const ch_prompt_input *in) {
   const char *s = in->suffix;
   size_t sn = in->suffix_len;
@@ -785,8 +786,7 @@ static span strip_repeated_suffix(span c, const ch_prompt_input *in) {
       h--;
     bool visible = h > first_visible;
     if(visible && h <= cn && memcmp(c.s + cn - h, s, h) == 0) {
-      bool one_line = memchr(s, '\n', h) == NULL;
-      if(!one_line || !balanced(c.s, cn) || balanced(c.s, cn - h)) {
+      if(!balanced(c.s, cn) || balanced(c.s, cn - h)) {
         c.n = cn - h;
         return c;
       }
@@ -799,6 +799,23 @@ static span strip_repeated_suffix(span c, const ch_prompt_input *in) {
     if(q == 0) break;
   }
   return c;
+}
+
+/* Appends s[0..n) to b (whose max is at least n), dropping each CR before
+ * an LF when lf_only, and every hole marker when no_hole. */
+static void append_lf(ch_buf *b, const char *s, size_t n, bool lf_only,
+                      bool no_hole) {
+  static const char hole[] = CH_PROMPT_HOLE;
+  const size_t hn = sizeof(hole) - 1;
+  for(size_t i = 0; i < n; i++) {
+    if(no_hole && s[i] == '<' && n - i >= hn && memcmp(s + i, hole, hn) == 0) {
+      i += hn - 1;
+      continue;
+    }
+    if(lf_only && s[i] == '\r' && i + 1 < n && s[i + 1] == '\n') continue;
+    ch_buf_append_char(b, s[i]);
+  }
+  if(!b->data) ch_buf_append(b, "", 0);
 }
 
 ch_status ch_prompt_chat_answer(const char *reply, size_t len,
@@ -822,21 +839,38 @@ ch_status ch_prompt_chat_answer(const char *reply, size_t len,
       c = strip_prose(c);
     }
   }
-  /* Remove the hole marker wherever the model echoed it. */
-  ch_buf code;
+  /* A document with CRLF line ends is matched with them as LF (models
+   * answer in LF), and the answer gets CRLF back to fit the document. */
+  bool crlf = (in->prefix && memmem(in->prefix, in->prefix_len, "\r\n", 2)) ||
+              (in->suffix && memmem(in->suffix, in->suffix_len, "\r\n", 2));
+  ch_buf code, prefix, suffix;
   ch_buf_init(&code, c.n);
-  static const char hole[] = CH_PROMPT_HOLE;
-  size_t hn = sizeof(hole) - 1;
-  for(size_t i = 0; i < c.n;) {
-    const char *hit = memmem(c.s + i, c.n - i, hole, hn);
-    size_t upto = hit ? (size_t)(hit - c.s) : c.n;
-    ch_buf_append(&code, c.s + i, upto - i); /* fits: code.max == c.n */
-    i = hit ? upto + hn : c.n;
+  ch_buf_init(&prefix, in->prefix_len);
+  ch_buf_init(&suffix, in->suffix_len);
+  /* The hole marker goes wherever the model echoed it. */
+  append_lf(&code, c.s, c.n, crlf, true);
+  ch_prompt_input doc = *in;
+  if(crlf) {
+    append_lf(&prefix, in->prefix, in->prefix_len, true, false);
+    append_lf(&suffix, in->suffix, in->suffix_len, true, false);
+    doc.prefix = prefix.data;
+    doc.prefix_len = prefix.len;
+    doc.suffix = suffix.data;
+    doc.suffix_len = suffix.len;
   }
   span d = {code.data ? code.data : "", code.len};
-  d = strip_repeated_prefix(d, in);
-  d = strip_repeated_suffix(d, in);
-  ch_status result = ch_buf_append(out, d.s, d.n);
+  d = strip_repeated_prefix(d, &doc);
+  d = strip_repeated_suffix(d, &doc);
+  ch_status result = CH_OK;
+  for(size_t i = 0; i < d.n && !result;) {
+    const char *nl = crlf ? memchr(d.s + i, '\n', d.n - i) : NULL;
+    size_t upto = nl ? (size_t)(nl - d.s) : d.n;
+    result = ch_buf_append(out, d.s + i, upto - i);
+    if(!result && nl) result = ch_buf_append(out, "\r\n", 2);
+    i = nl ? upto + 1 : d.n;
+  }
   ch_buf_release(&code);
+  ch_buf_release(&prefix);
+  ch_buf_release(&suffix);
   return result;
 }

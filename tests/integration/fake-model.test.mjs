@@ -5,6 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { once as onceEvent } from 'node:events';
@@ -307,6 +308,10 @@ test('llama.cpp completion and infill, streamed and not; health while loading', 
   let h = await get(fake, '/health');
   assert.equal(h.status, 200);
   assert.deepEqual(JSON.parse(h.text), { status: 'ok' });
+  fake.once('*', { invalidJson: true });
+  h = await get(fake, '/health');
+  assert.equal(h.status, 200);
+  assert.throws(() => JSON.parse(h.text), 'listings and health can be broken too');
   fake.behave('*', { loading: true });
   h = await get(fake, '/health');
   assert.equal(h.status, 503);
@@ -324,10 +329,13 @@ test('unknown routes, wrong methods and bad bodies get JSON errors', opts, async
   r = await post(fake, '/v1/completions', '{"model": ');
   assert.equal(r.status, 400);
   assert.match(JSON.parse(r.text).error.message, /not a json object/);
+  r = await post(fake, '/v1/chat/completions', { model: 'm', messages: [], stream: 'true' });
+  assert.equal(r.status, 400);
+  assert.match(JSON.parse(r.text).error.message, /stream: must be a boolean/);
   r = await post(fake, '/api/generate', { prompt: 'no model' });
   assert.equal(r.status, 400);
   assert.deepEqual(JSON.parse(r.text), { error: 'model is required' });
-  assert.equal(fake.requests.length, 4, 'failed requests are recorded too');
+  assert.equal(fake.requests.length, 5, 'failed requests are recorded too');
 });
 
 // ---------------------------------------------------------------------------
@@ -363,6 +371,17 @@ test('status, errorBody, retryAfter and headers; default error shape per API', o
   fake.once('*', { status: 400, errorBody: { detail: 'x' } });
   r = await post(fake, '/v1/chat/completions', { model: 'm', messages: [] });
   assert.deepEqual(JSON.parse(r.text), { detail: 'x' });
+
+  fake.once('*', { errorBody: { error: 'alone' } });
+  r = await post(fake, '/api/generate', { model: 'q', prompt: 'a' });
+  assert.equal(r.status, 500);
+  assert.deepEqual(JSON.parse(r.text), { error: 'alone' });
+
+  fake.once('*', { status: 200, errorBody: { error: { message: 'a proxy said no' } } });
+  r = await post(fake, '/v1/completions', { model: 'm', prompt: 'a', stream: true });
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /application\/json/);
+  assert.equal(JSON.parse(r.text).error.message, 'a proxy said no');
 
   r = await post(fake, '/v1/completions', { model: 'm', prompt: 'a' });
   assert.equal(r.status, 200, 'once is spent');
@@ -471,6 +490,14 @@ test('invalidJson breaks one stream event, or the whole body', opts, async (t) =
   assert.throws(() => JSON.parse(lines[2]));
   assert.equal(lines.filter((l) => { try { JSON.parse(l); return false; } catch { return true; } }).length, 1);
 
+  fake.once('*', { invalidJson: 99 });
+  const past = (await post(fake, '/api/generate', { model: 'q', prompt: 'a' })).text.split('\n').filter(Boolean);
+  assert.throws(() => JSON.parse(past[3]), 'past the end: the last text event');
+  fake.once('*', { invalidJson: true, text: '' });
+  const empty = parseSse((await post(fake, '/v1/completions', { model: 'm', prompt: 'a', stream: true })).text);
+  assert.throws(() => JSON.parse(empty[0].data), 'no text: the first event after it');
+  assert.equal(empty.at(-1).data, '[DONE]');
+
   fake.once('*', { invalidJson: true });
   const r = await post(fake, '/v1/messages', { model: 'c', max_tokens: 4, messages: [] }, ANTHROPIC_HEADERS);
   assert.equal(r.status, 200);
@@ -483,20 +510,20 @@ test('endless streams until the client goes away', opts, async (t) => {
   const res = await fetch(fake.url + '/api/generate', { method: 'POST', body: '{"model":"q","prompt":"a"}' });
   const reader = res.body.getReader();
   let got = 0;
-  while (got < 200000) got += (await reader.read()).value.length;
+  while (got < 50000) got += (await reader.read()).value.length;
   await reader.cancel();
   assert.deepEqual(await fake.requests[0].closed, { early: true });
 
-  // Not streamed: one JSON object that never closes.
-  fake.behave('POST /v1/completions', { endless: true, chunkSize: 4096 });
-  await new Promise((ok) => setTimeout(ok, 50));
-  const before = fake.openConnections();
-  const r = await rawRequest(fake, { route: '/v1/completions', body: { model: 'm', prompt: 'a' }, abortWhen: (_, n) => n >= 100000 });
-  assert.match(r.text, /^\{"id":"fake-1","object":"text_completion".*"choices":\[\{"text":"(return a \+ b;)+/);
+  // Not streamed: one JSON object that never closes. A fresh fake, so that
+  // no connection fetch keeps around counts.
+  const fake2 = await fakeFor(t);
+  fake2.behave('POST /v1/completions', { endless: true, chunkSize: 4096 });
+  const r = await rawRequest(fake2, { route: '/v1/completions', body: { model: 'm', prompt: 'a' }, abortWhen: (_, n) => n >= 50000 });
+  assert.match(r.text, /^\{"id":"fake-0","object":"text_completion".*"choices":\[\{"text":"(return a \+ b;)+/);
   assert.equal(r.terminated, false);
-  assert.deepEqual(await fake.requests[1].closed, { early: true });
-  for (let i = 0; i < 50 && fake.openConnections() > before; i++) await new Promise((ok) => setTimeout(ok, 20));
-  assert.equal(fake.openConnections(), before, 'the aborted socket is gone');
+  assert.deepEqual(await fake2.requests[0].closed, { early: true });
+  for (let i = 0; i < 100 && fake2.openConnections() > 0; i++) await new Promise((ok) => setTimeout(ok, 20));
+  assert.equal(fake2.openConnections(), 0, 'the aborted socket is gone');
 });
 
 test('midStreamError: each API\'s own in-stream error after some text', opts, async (t) => {
@@ -521,6 +548,13 @@ test('midStreamError: each API\'s own in-stream error after some text', opts, as
 
   events = parseSse((await post(fake, '/completion', { prompt: 'a', stream: true })).text);
   assert.equal(JSON.parse(events.at(-1).data).error.message, 'boom');
+
+  for (const route of ['/v1/fim/completions', '/v1/chat/completions']) {
+    events = parseSse((await post(fake, route, { model: 'm', prompt: 'a', messages: [], stream: true })).text);
+    assert.ok(events.some((e) => JSON.parse(e.data).choices?.[0]?.delta?.content === 'return'), route);
+    assert.equal(JSON.parse(events.at(-1).data).error.message, 'boom', route);
+    assert.ok(events.every((e) => e.data !== '[DONE]'), route);
+  }
 });
 
 test('finishReason and usage in each API\'s fields', opts, async (t) => {
@@ -560,6 +594,15 @@ test('comments and crlf: keep-alives between events, CRLF line ends', opts, asyn
   const nd = (await post(fake, '/api/chat', { model: 'q', messages: [] })).text;
   assert.ok(nd.endsWith('}\r\n'));
   assert.equal(nd.split('\r\n').filter(Boolean).map((x) => JSON.parse(x)).at(-1).done, true);
+});
+
+test('rejectFields answers 400 like vLLM does to a suffix', opts, async (t) => {
+  const fake = await fakeFor(t);
+  fake.behave('POST /v1/completions', { rejectFields: ['suffix'] });
+  const r = await post(fake, '/v1/completions', { model: 'm', prompt: 'a', suffix: 'b' });
+  assert.equal(r.status, 400);
+  assert.equal(JSON.parse(r.text).error.message, 'suffix: this field is not supported');
+  assert.equal((await post(fake, '/v1/completions', { model: 'm', prompt: '<fim>a' })).status, 200);
 });
 
 test('text may depend on the request', opts, async (t) => {
@@ -679,6 +722,42 @@ test('requests are recorded in order with everything a test needs', opts, async 
   await assert.rejects(fake.waitForRequests(3, 100), /waited 100 ms for 3 requests, got 2 \(POST \/v1\/completions, POST \/api\/generate\)/);
 });
 
+test('records say which connection they came on; maxRequests keeps the newest', opts, async (t) => {
+  const fake = await fakeFor(t, { text: TEXT, maxRequests: 2 });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const send = () => new Promise((resolve, reject) => {
+    const req = http.request(`${fake.url}/v1/completions`, { method: 'POST', agent }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    });
+    req.on('error', reject);
+    req.end('{"model":"m","prompt":"a"}');
+  });
+  await send();
+  await send();
+  await send();
+  assert.equal(fake.requests.length, 2);
+  assert.deepEqual(fake.requests.map((r) => r.index), [1, 2]);
+  assert.equal(fake.requests[0].connection, fake.requests[1].connection, 'one kept-alive connection');
+  await rawRequest(fake, { route: '/v1/completions', body: { model: 'm', prompt: 'a' } });
+  assert.notEqual(fake.requests[1].connection, fake.requests[0].connection);
+  await assert.rejects(startFakeModel({ maxRequests: 0 }), /maxRequests must be an integer >= 1/);
+});
+
+test('a client that leaves while sending its body is recorded, and not answered', opts, async (t) => {
+  const fake = await fakeFor(t);
+  const sock = net.connect(fake.port, '127.0.0.1');
+  await onceEvent(sock, 'connect');
+  sock.write('POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"model":');
+  await new Promise((r) => setTimeout(r, 50));
+  sock.destroy();
+  const [rec] = await fake.waitForRequests(1);
+  assert.equal(rec.body, '{"model":');
+  assert.deepEqual(await rec.closed, { early: true });
+  assert.equal(rec.status, undefined);
+});
+
 test('a client abort in the middle of a stream is seen live (raw socket)', opts, async (t) => {
   const fake = await fakeFor(t);
   fake.once('*', { chunkDelayMs: 100 });
@@ -740,4 +819,9 @@ test('command line: listens, serves the given text, refuses bad options', opts, 
   const [code] = await onceEvent(bad, 'exit');
   assert.equal(code, 2);
   assert.match(err, /--port needs an integer >= 0/);
+  const bad2 = spawn(process.execPath, [script, '--chunk-size', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  err = '';
+  bad2.stderr.on('data', (d) => { err += d; });
+  assert.equal((await onceEvent(bad2, 'exit'))[0], 2);
+  assert.match(err, /^fake model: options: behaviour field 'chunkSize' must be an integer >= 1, got 0\n$/);
 });

@@ -9,6 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -154,7 +155,8 @@ test('openai-chat: messages from the chat prompt, code extracted from a fenced r
   assertJsonHeaders(req);
   assert.equal(req.json.model, 'fake-model');
   assert.equal(req.json.stream, true);
-  assert.equal(req.json.max_tokens, 64);
+  assert.equal(req.json.max_completion_tokens, 64);
+  assert.equal(req.json.max_tokens, undefined);
   assert.deepEqual(req.json.messages.map((m) => m.role), ['system', 'user']);
   assert.ok(req.json.messages[1].content.includes(PREFIX.trim()));
   assert.ok(req.json.messages[1].content.includes('<CURSOR>'));
@@ -380,6 +382,25 @@ test('errors inside the stream: SSE error event, Anthropic error event, NDJSON e
   fake.reset();
 });
 
+test('a server that holds the response open after [DONE]: answered after a short grace', opts, async (t) => {
+  // The fake always ends its responses; this one does what some proxies do.
+  const srv = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"text":"held","finish_reason":"stop"}]}\n\ndata: [DONE]\n\n');
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  t.after(() => { srv.closeAllConnections(); srv.close(); });
+  const t0 = Date.now();
+  const r = await complete([model('openai', { endpoint: `http://127.0.0.1:${srv.address().port}` })]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.json.text, 'held');
+  assert.equal(r.json.attempts, 1);
+  assert.ok(Date.now() - t0 < 2000);
+});
+
 test('config: a bad model entry is reported with file and field, the others load', opts, async () => {
   fake.reset();
   const r = await complete([
@@ -430,17 +451,28 @@ test('LSP chorus/complete answers with text, model, provider, timings, usage', o
   assert.equal(lastRequest().json.prompt, PREFIX);
   const o = await s.request('chorus/complete', { textDocument: { uri }, position: { line: 1, character: 2 }, model: 'ollama' });
   assert.equal(o.provider, 'ollama');
+  // A stream that ended cleanly leaves its connection for the next request.
+  const n = fake.requests.length;
+  assert.equal(fake.requests[n - 1].connection, fake.requests[n - 2].connection);
   assert.equal(o.usage.outputTokens, 4);
   assert.ok(o.usage.inputTokens > 0);
 });
 
 test('LSP chorus/complete: a model error is a JSON-RPC error with the classified message', opts, async (t) => {
   fake.reset();
-  const { s, uri } = await lspWithModels(t, [model('openai')]);
+  const { s, uri } = await lspWithModels(t, [model('openai'),
+    model('openai', { name: 'quick', timeouts: { firstByteMs: 200 } })]);
+  fake.once('POST /v1/completions', { delayMs: 3000 });
+  const slow = await s.requestError('chorus/complete', { textDocument: { uri }, position: { line: 1, character: 2 }, model: 'quick' });
+  assert.equal(slow.code, -32803);
+  assert.match(slow.message, /^model 'quick': timeout \(first byte deadline\): /);
+  assert.deepEqual(slow.data, { kind: 'timeout', deadline: 'first byte', model: 'quick', provider: 'openai' });
+  assert.equal((await lastRequest().closed).early, true);
   fake.once('POST /v1/completions', { status: 500, errorBody: { error: { message: 'out of memory' } } });
   const e = await s.requestError('chorus/complete', { textDocument: { uri }, position: { line: 1, character: 2 } });
   assert.equal(e.code, -32803);
   assert.match(e.message, /http: HTTP 500: out of memory/);
+  assert.deepEqual(e.data, { kind: 'http', httpStatus: 500, model: 'openai', provider: 'openai' });
   const bad = await s.requestError('chorus/complete', { textDocument: { uri }, position: { line: 1, character: 2 }, model: 'nope' });
   assert.equal(bad.code, -32602);
 });
@@ -467,6 +499,38 @@ test('LSP $/cancelRequest aborts the transfer; the server keeps answering meanwh
   assert.equal(r.text, TEXT);
 });
 
+test('LSP models from initializationOptions, replaced by didChangeConfiguration', opts, async (t) => {
+  fake.reset();
+  process.env[KEY_ENV] = KEY;
+  const s = await startServer(t, { args: [] });
+  await s.initialize(undefined, { initializationOptions: { models: [model('ollama', { name: 'first', apiKeyEnv: undefined })] } });
+  const uri = `file://${srcFile}`;
+  await s.open(uri, PREFIX + SUFFIX, { languageId: 'c' });
+  const at = { textDocument: { uri }, position: { line: 1, character: 2 } };
+  assert.equal((await s.request('chorus/complete', at)).model, 'first');
+  await s.notify('workspace/didChangeConfiguration', { settings: { chorus: { models: [model('mistral-fim', { name: 'second' })] } } });
+  const r = await s.request('chorus/complete', at);
+  assert.equal(r.model, 'second');
+  assert.equal(lastRequest().path, '/v1/fim/completions');
+  const e = await s.requestError('chorus/complete', { ...at, model: 'first' });
+  assert.match(e.message, /no model named 'first' \(configured: second\)/);
+});
+
+test('LSP exit with a completion in flight closes its connection and frees it', opts, async (t) => {
+  fake.reset();
+  const { s, uri } = await lspWithModels(t, [model('openai')]);
+  fake.once('POST /v1/completions', { hang: true });
+  const pending = s.connection.sendRequest('chorus/complete', { textDocument: { uri }, position: { line: 1, character: 2 } });
+  pending.catch(() => {});
+  await fake.waitForRequests(1, 5000);
+  await s.request('shutdown');
+  await s.notify('exit');
+  const { code } = await s.waitExit();
+  assert.equal(code, 0);
+  assert.equal((await fake.requests[0].closed).early, true);
+  assert.equal(sanitizerReport(s.stderr()), null, tail(s.stderr(), 4000));
+});
+
 // ---- chorus doctor ----------------------------------------------------------
 
 test('doctor: ok, refused, 401 naming the variable, unknown model', opts, async () => {
@@ -476,6 +540,7 @@ test('doctor: ok, refused, 401 naming the variable, unknown model', opts, async 
     model('ollama', { name: 'nobody-home', endpoint: 'http://127.0.0.1:1', apiKeyEnv: undefined }),
     model('openai', { name: 'wrong-key', apiKeyEnv: 'CHORUS_TEST_WRONG_KEY' }),
     model('ollama', { name: 'not-pulled', model: 'ghost-model', apiKeyEnv: undefined }),
+    model('llamacpp', { name: 'not-tls', endpoint: fake.url.replace('http:', 'https:'), apiKeyEnv: undefined }),
   ]);
   const r = await runChorus(['doctor', '--config', config], { CHORUS_TEST_WRONG_KEY: 'sk-wrong-key-value' });
   assert.equal(r.code, 1);
@@ -488,6 +553,7 @@ test('doctor: ok, refused, 401 naming the variable, unknown model', opts, async 
   assert.match(block('nobody-home'), /FAILED: connection refused/);
   assert.match(block('wrong-key'), /FAILED: HTTP 401: the API key is missing or wrong \(check CHORUS_TEST_WRONG_KEY\)/);
   assert.match(block('not-pulled'), /FAILED: unknown model: 'ghost-model' is not pulled/);
+  assert.match(block('not-tls'), /FAILED: TLS failure: \S/);
   assert.ok(!r.stdout.includes('sk-wrong-key-value'));
 
   const ok = await runChorus(['doctor', '--config', writeConfig([model('openai')])]);

@@ -36,7 +36,7 @@ typedef enum ch_http_error {
   CH_HTTP_OK = 0,
   CH_HTTP_TIMEOUT,   /* see ch_http_response.deadline */
   CH_HTTP_REFUSED,   /* connection refused */
-  CH_HTTP_STATUS,    /* status >= 400 (after retries) */
+  CH_HTTP_STATUS,    /* status outside 2xx (after retries); no redirects */
   CH_HTTP_TOO_LARGE, /* past max_response_bytes */
   CH_HTTP_ABORTED,   /* on_data asked to stop (not an error by itself) */
   CH_HTTP_TLS,       /* certificate or handshake failure */
@@ -101,6 +101,11 @@ ch_http *ch_http_start(ch_loop *loop, const ch_http_request *request,
 /* Aborts at once and frees; on_done is not called. NULL is a no-op. Must not
  * be called from inside on_done (the request is freed after it returns). */
 void ch_http_cancel(ch_http *self);
+
+/* Attempts started so far and the status of the current one (0 before its
+ * headers), for a caller that abandons a request it no longer needs. */
+unsigned ch_http_attempts(const ch_http *self);
+long ch_http_status(const ch_http *self);
 
 /* ---- retry policy (pure, exposed for tests) ------------------------------ */
 typedef struct ch_http_retry_input {

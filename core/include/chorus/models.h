@@ -29,6 +29,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "chorus/http.h"
 #include "chorus/loop.h"
 #include "chorus/prompt.h"
 #include "chorus/util.h"
@@ -44,8 +45,8 @@ typedef struct ch_model_config {
   char *endpoint; /* base URL without a trailing slash; NULL for builtin */
   char *model;    /* model id sent to the server; NULL when not needed */
   char *fim;      /* a template family name ("qwen", "none", ...), or NULL */
-  char *fim_template; /* a custom template text ("fim": {"template"}), or NULL */
-  char **fim_stops;   /* stops of the custom template; NULL-terminated or NULL */
+  char *fim_template; /* custom template text ("fim": {"template"}) or NULL */
+  char **fim_stops;   /* its stops; NULL-terminated, or NULL */
   char *api_key_env;  /* name of the environment variable, or NULL */
   bool remote;        /* default: true unless the endpoint host is loopback */
   uint32_t max_tokens; /* default 128 */
@@ -147,7 +148,7 @@ typedef struct ch_model_request {
   uint32_t max_tokens; /* 0: the model's */
 } ch_model_request;
 
-/* ---- the environment providers are created with ---------------------------- */
+/* ---- the environment providers are created with ------------------------ */
 typedef struct ch_models_env {
   ch_loop *loop;   /* borrowed; required */
   ch_index *index; /* borrowed; may be NULL (builtin then answers nothing) */
@@ -160,7 +161,8 @@ typedef struct ch_models ch_models;
 typedef struct ch_model ch_model;
 typedef struct ch_model_call ch_model_call;
 
-/* Called once per call (see the guarantees above). `result` is borrowed. */
+/* Called once per call (see the guarantees above). `result` is borrowed.
+ * The callback may start new calls, cancel others, or free the set. */
 typedef void (*ch_model_cb)(void *userdata, const ch_model_result *result);
 
 /* ---- the provider table ----------------------------------------------------
@@ -294,7 +296,7 @@ ch_status ch_models_build(ch_model *model, const ch_model_request *request,
                           const char *api_key, ch_provider_http *out,
                           ch_buf *error);
 
-/* ---- for providers: feeding a call --------------------------------------- */
+/* ---- for providers: feeding a call ------------------------------------- */
 const ch_model_request *ch_model_call_request(const ch_model_call *self);
 const ch_model *ch_model_call_model(const ch_model_call *self);
 /* Appends generated text; stop strings are cut here. Returns CH_ERR_STATE
@@ -327,7 +329,7 @@ void ch_model_call_done(ch_model_call *self);
 const char *ch_model_call_text(const ch_model_call *self, size_t *len);
 void ch_model_call_set_text(ch_model_call *self, const char *text, size_t len);
 
-/* ---- health checks (`chorus doctor`) -------------------------------------- */
+/* ---- health checks (`chorus doctor`) ------------------------------------ */
 typedef enum ch_model_health_state {
   CH_HEALTH_OK = 0,
   CH_HEALTH_FAILED,        /* see error / http_status / message */
@@ -352,7 +354,7 @@ ch_status ch_models_check(ch_models *self, ch_model *model,
                           uint32_t timeout_ms, ch_model_health_cb cb,
                           void *userdata);
 
-/* ---- helpers shared by providers ------------------------------------------ */
+/* ---- helpers shared by providers ---------------------------------------- */
 /* Adds `field`: [stops...] (at most max, 0: all) to obj when there are any. */
 void ch_model_json_add_stops(cJSON *obj, const char *field,
                              const char *const *stops, size_t max);
@@ -380,6 +382,12 @@ ch_status ch_provider_openai_parse_chunk(ch_model_call *call, const char *data,
 /* True when a model list body (OpenAI/Anthropic/Mistral "data": [{"id"}],
  * or Ollama "models": [{"name"}]) names model. */
 bool ch_model_list_has(const char *body, size_t len, const char *model);
+/* The class of a failed HTTP response, with a message for a person in
+ * message (appended) and the deadline of a timeout; CH_MODEL_OK for a
+ * response that ended well (or that the reader stopped). */
+ch_model_error ch_model_classify(const ch_http_response *response,
+                                 const char *endpoint,
+                                 ch_model_deadline *deadline, ch_buf *message);
 /* Normalises a provider's finish reason to "stop" / "length" where known. */
 const char *ch_model_normal_finish(const char *reason);
 

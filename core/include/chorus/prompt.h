@@ -139,7 +139,9 @@ ch_status ch_prompt_chat(const ch_prompt_input *in, ch_buf *system,
  * fenced or not (```lang ... ``` anywhere, several blocks: the first code
  * block; an unclosed block runs to the end), leading prose dropped, the hole
  * marker removed, the prefix repeated at the start (whole or its last lines)
- * removed, the suffix repeated at the end removed. Appends to out (nothing
+ * removed, the suffix repeated at the end removed. When the document's
+ * line ends are CRLF (seen in prefix or suffix), the reply is matched with
+ * CRLF as LF and the answer is written with CRLF. Appends to out (nothing
  * for an empty reply); CH_ERR_TOO_LARGE past out's max. */
 ch_status ch_prompt_chat_answer(const char *reply, size_t len,
                                 const ch_prompt_input *in, ch_buf *out);

@@ -38,8 +38,11 @@
  *
  * An event is dispatched only when at least one "data" line was seen (per
  * the spec, a blank line after only an "event" line dispatches nothing and
- * resets the event type). "id" and "retry" are parsed but not reported: the
- * model APIs do not resume streams. */
+ * resets the event type). "id" and "retry" are ignored like unknown fields:
+ * the model APIs do not resume streams. An "event" value over the cap is
+ * CH_ERR_TOO_LARGE too; an over-long comment or unknown-field line is
+ * skipped without being buffered. Memory held: at most about three times
+ * max_event_bytes (the line, the data and the event type). */
 
 /* One event. `event` is the "event" field ("" when none), `data` the joined
  * data lines, NUL-terminated at data[len]. Both are borrowed for the call.
@@ -66,8 +69,8 @@ typedef struct ch_sse {
 } ch_sse;
 
 /* Prepares an SSE parser; nothing is allocated until bytes arrive.
- * max_event_bytes caps the data of one event (0 means no events can carry
- * data). `cb` is called once per dispatched event. */
+ * max_event_bytes caps the data of one event (0: only empty data fits).
+ * `cb` (not NULL) is called once per dispatched event. */
 void ch_sse_init(ch_sse *self, size_t max_event_bytes, ch_sse_event_cb cb,
                  void *userdata);
 /* Parses len bytes, calling back for each event completed by them.
@@ -101,7 +104,9 @@ typedef struct ch_ndjson {
   ch_status failed; /* sticky error: CH_OK while usable */
 } ch_ndjson;
 
-/* Prepares an NDJSON parser; nothing is allocated until bytes arrive. */
+/* Prepares an NDJSON parser; nothing is allocated until bytes arrive.
+ * `cb` (not NULL) is called once per line. Memory held: one line, at most
+ * max_line_bytes + 1. */
 void ch_ndjson_init(ch_ndjson *self, size_t max_line_bytes,
                     ch_ndjson_line_cb cb, void *userdata);
 /* Parses len bytes, calling back for each complete non-blank line.

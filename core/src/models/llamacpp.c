@@ -48,7 +48,8 @@ static ch_status build(const ch_model *model, const ch_model_request *req,
     ch_buf prompt;
     ch_buf_init(&prompt, out->body.max);
     st = ch_model_render_fim(model, req, &prompt, error);
-    if(!st) cJSON_AddStringToObject(o, "prompt", prompt.data ? prompt.data : "");
+    if(!st)
+      cJSON_AddStringToObject(o, "prompt", prompt.data ? prompt.data : "");
     ch_buf_release(&prompt);
   }
   if(!st) {
@@ -88,11 +89,13 @@ static ch_status parse_event(ch_model_call *call, const char *event,
   const cJSON *stop = cJSON_GetObjectItemCaseSensitive(j, "stop");
   if(cJSON_IsTrue(stop)) {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "stop_type");
-    if(cJSON_IsString(type)) ch_model_call_finish_reason(call, type->valuestring);
+    if(cJSON_IsString(type))
+      ch_model_call_finish_reason(call, type->valuestring);
     const cJSON *timings = cJSON_GetObjectItemCaseSensitive(j, "timings");
     const cJSON *in = cJSON_GetObjectItemCaseSensitive(timings, "prompt_n");
     const cJSON *out = cJSON_GetObjectItemCaseSensitive(timings, "predicted_n");
-    ch_model_call_usage(call, cJSON_IsNumber(in) ? (int64_t)in->valuedouble : -1,
+    ch_model_call_usage(call,
+                        cJSON_IsNumber(in) ? (int64_t)in->valuedouble : -1,
                         cJSON_IsNumber(out) ? (int64_t)out->valuedouble : -1);
     ch_model_call_end(call);
   } else if(!cJSON_IsString(text)) {

@@ -129,7 +129,8 @@ static ch_status parse_event(ch_model_call *call, const char *event,
       ch_model_call_finish_reason(call, reason->valuestring);
     const cJSON *in = cJSON_GetObjectItemCaseSensitive(j, "prompt_eval_count");
     const cJSON *out = cJSON_GetObjectItemCaseSensitive(j, "eval_count");
-    ch_model_call_usage(call, cJSON_IsNumber(in) ? (int64_t)in->valuedouble : -1,
+    ch_model_call_usage(call,
+                        cJSON_IsNumber(in) ? (int64_t)in->valuedouble : -1,
                         cJSON_IsNumber(out) ? (int64_t)out->valuedouble : -1);
     ch_model_call_end(call);
   } else if(!cJSON_IsBool(done)) {

@@ -100,7 +100,8 @@ ch_status ch_provider_openai_parse_chunk(ch_model_call *call, const char *data,
     const cJSON *in = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
     const cJSON *out =
         cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
-    ch_model_call_usage(call, cJSON_IsNumber(in) ? (int64_t)in->valuedouble : -1,
+    ch_model_call_usage(call,
+                        cJSON_IsNumber(in) ? (int64_t)in->valuedouble : -1,
                         cJSON_IsNumber(out) ? (int64_t)out->valuedouble : -1);
   }
   cJSON_Delete(j);

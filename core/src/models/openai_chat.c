@@ -33,7 +33,9 @@ static ch_status build(const ch_model *model, const ch_model_request *req,
     cJSON_AddStringToObject(usr, "role", "user");
     cJSON_AddStringToObject(usr, "content", user.data ? user.data : "");
     cJSON_AddItemToArray(msgs, usr);
-    cJSON_AddNumberToObject(o, "max_tokens", ch_model_max_tokens(model, req));
+    /* max_tokens is deprecated on this route. */
+    cJSON_AddNumberToObject(o, "max_completion_tokens",
+                            ch_model_max_tokens(model, req));
     cJSON_AddNumberToObject(o, "temperature", c->temperature);
     cJSON_AddBoolToObject(o, "stream", true);
     ch_model_json_add_stops(o, "stop", ch_model_stops(model), 4);

@@ -19,7 +19,8 @@
 //
 // Also runs on its own for manual use and benchmarks:
 //   node tests/integration/lib/fake-model.mjs [--port N] [--text T]
-//        [--chunk-delay-ms N] [--chunk-size N] [--api-key K]
+//        [--delay-ms N] [--chunk-delay-ms N] [--chunk-size N] [--api-key K]
+//        [--max-requests N]
 // prints `listening on http://127.0.0.1:PORT` and serves until killed.
 
 import http from 'node:http';
@@ -97,6 +98,7 @@ const BEHAVIOUR_FIELDS = {
   crlf: [(v) => typeof v === 'boolean', 'a boolean'],
   unknownModels: [isStringArray, 'an array of model names'],
   models: [isStringArray, 'an array of model names'],
+  rejectFields: [isStringArray, 'an array of request body field names'],
   loading: [(v) => typeof v === 'boolean', 'a boolean'],
 };
 
@@ -109,7 +111,7 @@ function checkBehaviour(b, where) {
     const rule = BEHAVIOUR_FIELDS[k];
     if (!rule) {
       const extra = where === 'options' ? 'option or ' : '';
-      throw new TypeError(`fake model: ${where}: unknown ${extra}behaviour field '${k}' (known: ${where === 'options' ? 'apiKey, port, ' : ''}${Object.keys(BEHAVIOUR_FIELDS).join(', ')})`);
+      throw new TypeError(`fake model: ${where}: unknown ${extra}behaviour field '${k}' (known: ${where === 'options' ? 'apiKey, port, maxRequests, ' : ''}${Object.keys(BEHAVIOUR_FIELDS).join(', ')})`);
     }
     if (v !== undefined && !rule[0](v)) {
       throw new TypeError(`fake model: ${where}: behaviour field '${k}' must be ${rule[1]}, got ${JSON.stringify(v)}`);
@@ -454,16 +456,20 @@ function breakJson(ev) {
 
 /**
  * Starts a fake model server on 127.0.0.1 (an ephemeral port unless
- * options.port is given). options: { text, apiKey, port, ...behaviour }:
- * behaviour fields given here are the defaults that reset() returns to.
+ * options.port is given). options: { apiKey, port, maxRequests (records
+ * kept, the newest; default all), ...behaviour }: behaviour fields given
+ * here (text, chunkDelayMs...) are the defaults that reset() returns to.
  */
 export async function startFakeModel(options = {}) {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('fake model: options must be an object');
   }
-  const { apiKey, port = 0, ...defaultsIn } = options;
+  const { apiKey, port = 0, maxRequests = Infinity, ...defaultsIn } = options;
   if (apiKey !== undefined && (typeof apiKey !== 'string' || apiKey === '')) {
     throw new TypeError('fake model: apiKey must be a non-empty string');
+  }
+  if (maxRequests !== Infinity && (!isInt(maxRequests) || maxRequests < 1)) {
+    throw new TypeError(`fake model: maxRequests must be an integer >= 1, got ${JSON.stringify(maxRequests)}`);
   }
   if (!isInt(port) || port < 0 || port > 65535) {
     throw new TypeError(`fake model: port must be an integer from 0 to 65535, got ${JSON.stringify(port)}`);
@@ -512,8 +518,10 @@ export async function startFakeModel(options = {}) {
   server.timeout = 0;
   server.keepAliveTimeout = 5000;
 
+  let connectionCounter = 0;
   server.on('connection', (sock) => {
     sock.setNoDelay(true);
+    sock.fakeConnection = connectionCounter++;
     sockets.add(sock);
     sock.on('close', () => sockets.delete(sock));
   });
@@ -522,6 +530,7 @@ export async function startFakeModel(options = {}) {
     const url = new URL(req.url, 'http://127.0.0.1');
     const rec = {
       index: counter++,
+      connection: req.socket.fakeConnection,
       method: req.method,
       path: url.pathname,
       query: Object.fromEntries(url.searchParams),
@@ -558,13 +567,15 @@ export async function startFakeModel(options = {}) {
     const family = ROUTES[route];
     const b = effectiveBehaviour(route);
     requests.push(rec);
+    // Long benchmark runs keep only the newest records.
+    if (requests.length > maxRequests) requests.splice(0, requests.length - maxRequests);
     notifyWaiters();
     if (!complete || closed) return;
 
-    await respond(req, res, rec, route, family, b);
+    await respond(res, rec, route, family, b);
   }
 
-  async function respond(req, res, rec, route, family, b) {
+  async function respond(res, rec, route, family, b) {
     if (b.hang) return; // the socket stays open until the client or close() ends it
     if (b.delayMs) {
       await sleep(b.delayMs);
@@ -574,8 +585,9 @@ export async function startFakeModel(options = {}) {
     const extra = { ...(b.headers || {}) };
     if (b.retryAfter !== undefined) extra['retry-after'] = String(b.retryAfter);
 
-    const sendJson = async (status, body) => {
-      const text = typeof body === 'string' ? body : JSON.stringify(body);
+    const sendJson = async (status, body, breakable = false) => {
+      let text = typeof body === 'string' ? body : JSON.stringify(body);
+      if (breakable && b.invalidJson !== undefined && b.invalidJson !== false) text = breakJson({ data: text }).data;
       const bytes = Buffer.from(text, 'utf8');
       w.head(status, { 'content-type': 'application/json', 'content-length': bytes.length, ...extra });
       if (await w.write(bytes)) w.end();
@@ -606,6 +618,12 @@ export async function startFakeModel(options = {}) {
       if (json.max_tokens === undefined) return fail(400, 'max_tokens: Field required');
       if (!Array.isArray(json.messages)) return fail(400, 'messages: Field required');
     }
+    if (isPost && json.stream !== undefined && typeof json.stream !== 'boolean') {
+      return fail(400, `stream: must be a boolean, got ${JSON.stringify(json.stream)}`);
+    }
+    // vLLM, for one, answers 400 to a `suffix` on /v1/completions.
+    const rejected = (b.rejectFields || []).find((f) => isPost && Object.hasOwn(json, f));
+    if (rejected) return fail(400, `${rejected}: this field is not supported`);
     if (isPost && family !== 'llama-completion' && typeof json.model !== 'string') {
       return fail(400, family.startsWith('ollama') ? 'model is required' : 'model: field required');
     }
@@ -627,7 +645,7 @@ export async function startFakeModel(options = {}) {
     // Listings.
     const models = b.models || [DEFAULT_MODEL];
     if (family === 'openai-models') {
-      return sendJson(status, { object: 'list', data: models.map((id) => ({ id, object: 'model', created: 1700000000, owned_by: 'fake' })) });
+      return sendJson(status, { object: 'list', data: models.map((id) => ({ id, object: 'model', created: 1700000000, owned_by: 'fake' })) }, true);
     }
     if (family === 'ollama-tags') {
       return sendJson(status, {
@@ -635,9 +653,9 @@ export async function startFakeModel(options = {}) {
           name, model: name, modified_at: '2024-01-01T00:00:00Z', size: 1000000, digest: 'f'.repeat(64),
           details: { format: 'gguf', family: 'fake', parameter_size: '1B', quantization_level: 'Q4_0' },
         })),
-      });
+      }, true);
     }
-    if (family === 'llama-health') return sendJson(status, { status: 'ok' });
+    if (family === 'llama-health') return sendJson(status, { status: 'ok' }, true);
 
     // Completions.
     let text = b.text !== undefined ? b.text : DEFAULT_TEXT;
@@ -658,8 +676,7 @@ export async function startFakeModel(options = {}) {
 
     if (!streaming) {
       if (b.endless) return endlessWhole(w, fam, ctx, status, extra);
-      const body = JSON.stringify(fam.whole(ctx));
-      return sendJson(status, b.invalidJson !== undefined && b.invalidJson !== false ? breakJson({ data: body }).data : body);
+      return sendJson(status, fam.whole(ctx), true);
     }
     return stream(w, fam.stream(ctx), pieces, b, status, extra);
   }
@@ -691,13 +708,19 @@ export async function startFakeModel(options = {}) {
       if (b.comments && s.format === 'sse') out = (b.crlf ? ': keep-alive\r\n\r\n' : ': keep-alive\n\n') + out;
       return w.write(out);
     };
-    const breakAt = b.invalidJson === true ? 0 : (isInt(b.invalidJson) ? b.invalidJson : -1);
+    // invalidJson: true breaks the first text event, N the Nth (counted
+    // from 0; past the end, the last one; no text at all: the first event
+    // after the text).
+    let breakAt = b.invalidJson === true ? 0 : (isInt(b.invalidJson) ? b.invalidJson : -1);
+    if (!b.endless && breakAt >= pieces.length) breakAt = pieces.length - 1;
+    const breakTail = breakAt === -1 && b.invalidJson !== undefined && b.invalidJson !== false;
 
     for (const ev of s.head) if (!(await send(ev))) return;
     if (b.endless) {
       const cycle = pieces.length ? pieces : ['x'];
       for (let i = 0; ; i++) {
-        if (!(await send(s.delta(cycle[i % cycle.length])))) return;
+        const ev = s.delta(cycle[i % cycle.length]);
+        if (!(await send(i === breakAt ? breakJson(ev) : ev))) return;
         if (!b.chunkDelayMs) await tick();
       }
     }
@@ -713,7 +736,9 @@ export async function startFakeModel(options = {}) {
       if (await send(s.error(msg))) w.end();
       return;
     }
-    for (const ev of s.tail) if (!(await send(ev))) return;
+    for (let i = 0; i < s.tail.length; i++) {
+      if (!(await send(i === 0 && breakTail ? breakJson(s.tail[i]) : s.tail[i]))) return;
+    }
     if (b.comments && s.format === 'sse' && !(await w.write(b.crlf ? ': done\r\n\r\n' : ': done\n\n'))) return;
     w.end();
   }
@@ -787,8 +812,11 @@ export async function startFakeModel(options = {}) {
 // ---------------------------------------------------------------------------
 // Command line.
 
+const USAGE = 'usage: node fake-model.mjs [--port N] [--text T] [--delay-ms N] [--chunk-delay-ms N]'
+  + ' [--chunk-size N] [--api-key K] [--max-requests N (default 1000)]';
+
 function parseArgs(argv) {
-  const opts = {};
+  const opts = { maxRequests: 1000 };
   const num = (name, v) => {
     const n = Number(v);
     if (v === undefined || v === '' || !Number.isInteger(n) || n < 0) throw new Error(`${name} needs an integer >= 0, got ${JSON.stringify(v)}`);
@@ -801,13 +829,15 @@ function parseArgs(argv) {
       case '--port': opts.port = num(a, v); i++; break;
       case '--text': if (v === undefined) throw new Error('--text needs a value'); opts.text = v; i++; break;
       case '--chunk-delay-ms': opts.chunkDelayMs = num(a, v); i++; break;
+      case '--delay-ms': opts.delayMs = num(a, v); i++; break;
+      case '--max-requests': opts.maxRequests = num(a, v); i++; break;
       case '--chunk-size': opts.chunkSize = num(a, v); i++; break;
       case '--api-key': if (!v) throw new Error('--api-key needs a value'); opts.apiKey = v; i++; break;
       case '-h': case '--help':
-        process.stdout.write('usage: node fake-model.mjs [--port N] [--text T] [--chunk-delay-ms N] [--chunk-size N] [--api-key K]\n');
+        process.stdout.write(`${USAGE}\n`);
         process.exit(0);
         break;
-      default: throw new Error(`unknown option ${JSON.stringify(a)}`);
+      default: throw new Error(`unknown option ${JSON.stringify(a)}\n${USAGE}`);
     }
   }
   return opts;
@@ -818,10 +848,17 @@ async function main() {
   try {
     opts = parseArgs(process.argv.slice(2));
   } catch (err) {
-    process.stderr.write(`fake-model: ${err.message}\n`);
+    process.stderr.write(`fake model: ${err.message}\n`);
     process.exit(2);
   }
-  const fake = await startFakeModel(opts);
+  let fake;
+  try {
+    fake = await startFakeModel(opts);
+  } catch (err) {
+    // Bad values (--chunk-size 0) and listen errors (port in use).
+    process.stderr.write(`${err.message.startsWith('fake model:') ? '' : 'fake model: '}${err.message}\n`);
+    process.exit(2);
+  }
   process.stdout.write(`listening on ${fake.url}\n`);
   const stop = () => { fake.close().then(() => process.exit(0)); };
   process.once('SIGINT', stop);
@@ -833,7 +870,7 @@ const isMain = (() => {
 })();
 if (isMain) {
   main().catch((err) => {
-    process.stderr.write(`fake-model: ${err.message}\n`);
+    process.stderr.write(`fake model: ${err.message}\n`);
     process.exit(1);
   });
 }

@@ -181,13 +181,15 @@ static void test_config_each_mistake_reported_rest_loads(void **state) {
       "\"http://h:1/\"},"
       " {\"name\": \"a\", \"provider\": \"foo\", \"endpoint\": \"http://h\"},"
       " {\"name\": \"b\", \"provider\": \"openai\", \"endpoint\": \"ftp://h\"},"
-      " {\"name\": \"c\", \"provider\": \"ollama\", \"endpoint\": \"http://h\"},"
+      " {\"name\": \"c\", \"provider\": \"ollama\", \"endpoint\": "
+      "\"http://h\"},"
       " {\"name\": \"d\", \"provider\": \"openai\", \"endpoint\": \"http://h\","
       "  \"fim\": \"nonsense\"},"
       " {\"name\": \"e\", \"provider\": \"openai\", \"endpoint\": \"http://h\","
       "  \"temperature\": 3, \"maxTokens\": 1.5, \"stop\": [\"\"]},"
       " {\"name\": \"f\", \"provider\": \"openai\", \"endpoint\": \"http://h\","
-      "  \"timeouts\": {\"connectMs\": 0, \"bogus\": 1}, \"apiKeyEnv\": \"1X\"},"
+      "  \"timeouts\": {\"connectMs\": 0, \"bogus\": 1}, \"apiKeyEnv\": "
+      "\"1X\"},"
       " {\"name\": \"good\", \"provider\": \"openai\", \"endpoint\": "
       "\"http://h\"},"
       " {\"provider\": \"openai\", \"endpoint\": \"http://h\", \"typo\": 1},"
@@ -346,6 +348,9 @@ static void test_build_chat_and_anthropic(void **state) {
       cJSON_GetArrayItem(cJSON_GetObjectItem(j, "stop"), 0)->valuestring,
       "\n\n\n");
   assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "stream")));
+  assert_int_equal(cJSON_GetObjectItem(j, "max_completion_tokens")->valueint,
+                   128);
+  assert_null(cJSON_GetObjectItem(j, "max_tokens"));
   cJSON_Delete(j);
   built_release(&b);
 
@@ -436,7 +441,8 @@ static void test_parse_openai_sse(void **state) {
   outcome o = replay_all(
       models, "oa",
       ": keep-alive\r\n\r\n"
-      "data: {\"choices\":[{\"text\":\"return\",\"finish_reason\":null}]}\r\n\r\n"
+      "data: "
+      "{\"choices\":[{\"text\":\"return\",\"finish_reason\":null}]}\r\n\r\n"
       "data: {\"choices\":[{\"text\":\" a + b;\",\"finish_reason\":null}]}\n\n"
       "data: {\"choices\":[{\"text\":\"\",\"finish_reason\":\"length\"}]}\n\n"
       "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,"
@@ -454,7 +460,9 @@ static void test_parse_chat_extracts_code(void **state) {
   ch_models *models = models_from(ALL_MODELS, NULL);
   outcome o = replay_all(
       models, "chat",
-      "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+      "data: "
+      "{\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}"
+      "\n\n"
       "data: {\"choices\":[{\"delta\":{\"content\":\"```c\\nreturn a\"}}]}\n\n"
       "data: {\"choices\":[{\"delta\":{\"content\":\" + b;\\n```\"}}]}\n\n"
       "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
@@ -473,7 +481,8 @@ static void test_parse_anthropic_events(void **state) {
       "\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
       "event: ping\ndata: {\"type\": \"ping\"}\n\n"
       "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-      "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"return a\"}}\n\n"
+      "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"return "
+      "a\"}}\n\n"
       "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
       "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" + b;\"}}\n\n"
       "event: content_block_stop\ndata: {\"type\":\"content_block_stop\","
@@ -515,7 +524,8 @@ static void test_parse_ollama_ndjson(void **state) {
                  "{\"response\":\"ret\",\"done\":false}\n"
                  "{\"error\":\"model ran out of memory\"}\n");
   assert_int_equal(o.error, CH_MODEL_SERVER);
-  assert_string_equal(o.message, "the server reported: model ran out of memory");
+  assert_string_equal(o.message,
+                      "the server reported: model ran out of memory");
   ch_models_free(models);
 }
 
@@ -646,6 +656,57 @@ static void test_error_text_shapes(void **state) {
   ch_buf_release(&out);
 }
 
+static void test_classify_http_failures(void **state) {
+  static const struct {
+    ch_http_response r;
+    ch_model_error want;
+    ch_model_deadline deadline;
+    const char *message;
+  } cases[] = {
+      {{.error = CH_HTTP_OK}, CH_MODEL_OK, CH_DEADLINE_NONE, ""},
+      {{.error = CH_HTTP_ABORTED, .bytes = 10}, CH_MODEL_OK, CH_DEADLINE_NONE,
+       ""},
+      {{.error = CH_HTTP_TIMEOUT, .deadline = CH_HTTP_DEADLINE_CONNECT,
+        .message = "the connect deadline passed"},
+       CH_MODEL_TIMEOUT, CH_DEADLINE_CONNECT, "the connect deadline passed"},
+      {{.error = CH_HTTP_TIMEOUT, .deadline = CH_HTTP_DEADLINE_FIRST_BYTE,
+        .message = "m"},
+       CH_MODEL_TIMEOUT, CH_DEADLINE_FIRST_BYTE, "m"},
+      {{.error = CH_HTTP_TIMEOUT, .deadline = CH_HTTP_DEADLINE_TOTAL,
+        .message = "m"},
+       CH_MODEL_TIMEOUT, CH_DEADLINE_TOTAL, "m"},
+      {{.error = CH_HTTP_REFUSED, .message = "connection refused: x"},
+       CH_MODEL_REFUSED, CH_DEADLINE_NONE,
+       "connection refused: x (http://h:1)"},
+      {{.error = CH_HTTP_STATUS, .status = 503,
+        .error_body = "{\"error\":{\"message\":\"Loading model\"}}",
+        .error_body_len = 37},
+       CH_MODEL_HTTP, CH_DEADLINE_NONE, "HTTP 503: Loading model"},
+      {{.error = CH_HTTP_STATUS, .status = 404, .error_body = "",
+        .error_body_len = 0},
+       CH_MODEL_HTTP, CH_DEADLINE_NONE, "HTTP 404"},
+      {{.error = CH_HTTP_TOO_LARGE, .message = "past 10 bytes"},
+       CH_MODEL_TOO_LARGE, CH_DEADLINE_NONE, "past 10 bytes"},
+      {{.error = CH_HTTP_TLS, .message = "TLS failure: bad cert"},
+       CH_MODEL_NETWORK, CH_DEADLINE_NONE, "TLS failure: bad cert"},
+      {{.error = CH_HTTP_NETWORK, .message = "reset"}, CH_MODEL_NETWORK,
+       CH_DEADLINE_NONE, "reset"},
+      {{.error = CH_HTTP_NETWORK, .bytes = 42, .message = "reset"},
+       CH_MODEL_BAD_RESPONSE, CH_DEADLINE_NONE,
+       "the stream was cut after 42 bytes: reset"},
+  };
+  for(size_t i = 0; i < CH_ARRAY_LEN(cases); i++) {
+    ch_buf msg;
+    ch_buf_init(&msg, 1024);
+    ch_model_deadline d = CH_DEADLINE_TOTAL;
+    assert_int_equal(ch_model_classify(&cases[i].r, "http://h:1", &d, &msg),
+                     cases[i].want);
+    assert_int_equal(d, cases[i].deadline);
+    assert_string_equal(str(&msg), cases[i].message);
+    ch_buf_release(&msg);
+  }
+}
+
 static void test_model_lists(void **state) {
   static const char openai[] =
       "{\"object\":\"list\",\"data\":[{\"id\":\"a\"},{\"id\":\"qwen\"}]}";
@@ -755,6 +816,7 @@ int main(void) {
       cmocka_unit_test(test_broken_answers_classified),
       cmocka_unit_test(test_answer_too_large),
       cmocka_unit_test(test_error_text_shapes),
+      cmocka_unit_test(test_classify_http_failures),
       cmocka_unit_test(test_model_lists),
       cmocka_unit_test(test_missing_key_is_config_error),
       cmocka_unit_test(test_cancel_before_result),
