@@ -36,6 +36,8 @@
 
 /* Occurrences examined per match length. */
 #define SAMPLE_MAX 256
+/* An update rebuilds the suffix array when the delta holds more tokens. */
+#define DELTA_TOKENS_MAX 131072
 /* Delta occurrences kept per query. */
 #define DELTA_OCC_MAX 4096
 /* Texts fetched (pread or prefix) per query. */
@@ -388,9 +390,11 @@ ch_status ch_ngram_update(ch_ngram *self, const ch_snapshot *snapshot) {
   }
   for(uint32_t i = 0; i < b->nfiles; i++)
     s->ndead += s->dead[i];
-  /* The delta is scanned at every query: keep it to a few hundred
-   * thousand tokens, or a sixteenth of the base. */
-  bool rebuild = s->delta_tokens > 262144 + (uint64_t)b->n / 16 ||
+  /* The delta is scanned at every query: past DELTA_TOKENS_MAX tokens
+   * (about a tenth of a millisecond per query) a rebuild is worth it, and
+   * sooner when the delta outgrows a small base. */
+  bool rebuild = s->delta_tokens > DELTA_TOKENS_MAX ||
+                 (s->delta_tokens > 16384 && s->delta_tokens > b->n / 2) ||
                  s->ndead > 64 + b->nfiles / 4;
   state_unref(cur);
   if(rebuild) {
@@ -747,38 +751,38 @@ static void collect_base(ctx *c, const range *iv) {
   }
 }
 
-/* Calls fn for every occurrence of the query's tail in the delta files
- * that may be used, with its match length. */
-#define DELTA_SCAN(c, q, BODY)                                                 \
-  do {                                                                         \
-    uint32_t last_ = (q)->ids[(q)->n - 1];                                     \
-    for(uint32_t d_ = 0; d_ < (c)->st->ndelta; d_++) {                         \
-      const nfile *f_ = &(c)->st->delta[d_];                                   \
-      const uint32_t *t_ = f_->rec->tokens;                                    \
-      const uint32_t *st_ = f_->rec->token_starts;                             \
-      uint32_t m_ = f_->rec->ntokens;                                          \
-      bool cur_ = is_current((c), f_);                                         \
-      for(uint32_t j_ = 0; j_ + 1 < m_; j_++) {                                \
-        if(remap(t_[j_]) != last_) continue;                                   \
-        if(cur_ && st_[j_ + 1] >= (c)->cursor) break;                          \
-        uint32_t len = 1;                                                      \
-        while(len < (q)->n && len <= j_ &&                                     \
-              remap(t_[j_ - len]) == (q)->ids[(q)->n - 1 - len])               \
-          len++;                                                               \
-        occ o = {f_, j_ + 1, t_[j_ + 1], len};                                 \
-        BODY;                                                                  \
-      }                                                                        \
-    }                                                                          \
-  } while(0)
-
 /* Finds the delta occurrences of the query's tail: the longest ones, at
- * most DELTA_OCC_MAX, longest first. Two scans: one counts by length to
- * pick the shortest length kept, one places them. */
+ * most DELTA_OCC_MAX, longest first. One scan of the delta's tokens
+ * collects every usable occurrence with its match length; a counting sort
+ * by length keeps the longest. */
 static uint32_t delta_match(ctx *c, const query *q) {
   c->ndocc = 0;
   if(!q->n || !c->st->ndelta) return 0;
   uint32_t hist[CH_NGRAM_DEPTH + 1] = {0};
-  DELTA_SCAN(c, q, hist[o.len]++);
+  uint32_t last = q->ids[q->n - 1], nall = 0, cap = 0;
+  occ *all = NULL;
+  for(uint32_t d = 0; d < c->st->ndelta; d++) {
+    const nfile *f = &c->st->delta[d];
+    const uint32_t *t = f->rec->tokens;
+    const uint32_t *starts = f->rec->token_starts;
+    uint32_t m = f->rec->ntokens;
+    bool cur = is_current(c, f);
+    for(uint32_t j = 0; j + 1 < m; j++) {
+      if(remap(t[j]) != last) continue;
+      if(cur && starts[j + 1] >= c->cursor) break; /* past the cursor */
+      uint32_t len = 1;
+      while(len < q->n && len <= j &&
+            remap(t[j - len]) == q->ids[q->n - 1 - len])
+        len++;
+      if(nall == cap) {
+        cap = cap ? cap * 2 : 256;
+        all = ch_realloc(all, (size_t)cap * sizeof(occ));
+      }
+      occ o = {f, j + 1, t[j + 1], len};
+      all[nall++] = o;
+      hist[len]++;
+    }
+  }
   uint32_t best = 0, total = 0, floor = 1;
   for(uint32_t L = CH_NGRAM_DEPTH; L >= 1; L--) {
     if(hist[L] && !best) best = L;
@@ -786,21 +790,23 @@ static uint32_t delta_match(ctx *c, const query *q) {
     total += hist[L];
     floor = L;
   }
-  if(!best) return 0;
-  if(!total) { /* the longest alone are too many: keep the first ones */
+  if(best && !total) { /* the longest alone are too many: keep some */
     floor = best;
     total = DELTA_OCC_MAX;
   }
-  uint32_t at[CH_NGRAM_DEPTH + 2] = {0}; /* first slot per length, longest
-                                            first */
-  for(uint32_t L = CH_NGRAM_DEPTH, sum = 0; L >= floor; L--) {
-    at[L] = sum;
-    sum += hist[L];
+  if(total) {
+    uint32_t at[CH_NGRAM_DEPTH + 1] = {0}; /* first slot per length */
+    for(uint32_t L = CH_NGRAM_DEPTH, sum = 0; L >= floor; L--) {
+      at[L] = sum;
+      sum += hist[L];
+    }
+    c->docc = ch_malloc((size_t)total * sizeof(occ));
+    for(uint32_t i = 0; i < nall; i++)
+      if(all[i].len >= floor && at[all[i].len] < total)
+        c->docc[at[all[i].len]++] = all[i];
+    c->ndocc = total;
   }
-  c->docc = ch_malloc((size_t)total * sizeof(occ));
-  DELTA_SCAN(c, q,
-             if(o.len >= floor && at[o.len] < total) c->docc[at[o.len]++] = o);
-  c->ndocc = total;
+  ch_free(all);
   return best;
 }
 
