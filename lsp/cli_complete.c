@@ -1,11 +1,293 @@
-/* cli_complete.c: placeholder until the command lands. */
+/* cli_complete.c: `chorus complete FILE:LINE:COL`, one completion from one
+ * model on the command line, on its own event loop. */
+#include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "chorus/config.h"
+#include "chorus/models.h"
+#include "chorus/syntax.h"
+#include "chorus/text.h"
 #include "cli.h"
 
+static const char complete_usage[] =
+    "usage: chorus complete FILE:LINE:COL [--model NAME] [--json]\n"
+    "                       [--config FILE]\n"
+    "\n"
+    "Sends one completion for the cursor at LINE:COL (1-based; COL counts\n"
+    "characters) of FILE to a model from the config (default: the first\n"
+    "configured, else the builtin model) and prints the text, then the\n"
+    "timings and which model answered. Exit status: 0 on success, 1 when the\n"
+    "model failed, 2 on usage errors.\n";
+
+typedef struct cli_state {
+  ch_loop *loop;
+  bool json;
+  int code;
+} cli_state;
+
+static void print_result(cli_state *st, const ch_model_result *r) {
+  if(st->json) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", r->model);
+    cJSON_AddStringToObject(o, "provider", r->provider);
+    if(r->error) {
+      cJSON *e = cJSON_AddObjectToObject(o, "error");
+      cJSON_AddStringToObject(e, "kind", ch_model_error_name(r->error));
+      cJSON_AddStringToObject(e, "message", r->message);
+      if(r->error == CH_MODEL_TIMEOUT)
+        cJSON_AddStringToObject(e, "deadline",
+                                ch_model_deadline_name(r->deadline));
+      if(r->http_status)
+        cJSON_AddNumberToObject(e, "httpStatus", (double)r->http_status);
+    } else {
+      char *text = ch_strndup(r->text, r->len);
+      cJSON_AddStringToObject(o, "text", text);
+      ch_free(text);
+      cJSON_AddStringToObject(o, "finishReason", r->finish_reason);
+    }
+    cJSON *t = cJSON_AddObjectToObject(o, "timings");
+    if(r->first_byte_ms >= 0)
+      cJSON_AddNumberToObject(t, "firstByteMs", r->first_byte_ms);
+    else
+      cJSON_AddNullToObject(t, "firstByteMs");
+    cJSON_AddNumberToObject(t, "totalMs", r->total_ms);
+    cJSON_AddNumberToObject(o, "attempts", r->attempts);
+    if(r->tokens_in >= 0 || r->tokens_out >= 0) {
+      cJSON *u = cJSON_AddObjectToObject(o, "usage");
+      if(r->tokens_in >= 0)
+        cJSON_AddNumberToObject(u, "inputTokens", (double)r->tokens_in);
+      if(r->tokens_out >= 0)
+        cJSON_AddNumberToObject(u, "outputTokens", (double)r->tokens_out);
+    }
+    if(r->provenance[0])
+      cJSON_AddStringToObject(o, "provenance", r->provenance);
+    if(r->confidence >= 0)
+      cJSON_AddNumberToObject(o, "confidence", r->confidence);
+    char *s = cJSON_Print(o);
+    puts(s);
+    cJSON_free(s);
+    cJSON_Delete(o);
+  } else if(!r->error) {
+    fwrite(r->text, 1, r->len, stdout);
+    if(!r->len || r->text[r->len - 1] != '\n') putchar('\n');
+    fprintf(stdout, "-- %s (%s): first byte %.0f ms, total %.0f ms%s%s",
+            r->model, r->provider, r->first_byte_ms < 0 ? 0 : r->first_byte_ms,
+            r->total_ms, r->finish_reason[0] ? ", finish " : "",
+            r->finish_reason);
+    if(r->tokens_in >= 0 || r->tokens_out >= 0)
+      fprintf(stdout, ", tokens %lld in / %lld out", (long long)r->tokens_in,
+              (long long)r->tokens_out);
+    if(r->provenance[0]) fprintf(stdout, ", from %s", r->provenance);
+    fputc('\n', stdout);
+  }
+  if(r->error) {
+    if(r->error == CH_MODEL_TIMEOUT)
+      fprintf(stderr, "chorus: complete: model '%s': timeout (%s deadline): "
+                      "%s\n", r->model, ch_model_deadline_name(r->deadline),
+              r->message);
+    else
+      fprintf(stderr, "chorus: complete: model '%s': %s: %s\n", r->model,
+              ch_model_error_name(r->error), r->message);
+  }
+}
+
+static void on_result(void *userdata, const ch_model_result *r) {
+  cli_state *st = userdata;
+  print_result(st, r);
+  st->code = r->error ? 1 : 0;
+  ch_loop_stop(st->loop);
+}
+
+/* Splits "FILE:LINE:COL" from the right, so FILE may contain ':'. */
+static bool parse_location(const char *arg, char **file, long *line,
+                           long *col) {
+  const char *c2 = strrchr(arg, ':');
+  if(!c2 || c2 == arg) return false;
+  const char *c1 = c2 - 1;
+  while(c1 > arg && *c1 != ':') c1--;
+  if(c1 == arg) return false;
+  char *end = NULL;
+  errno = 0;
+  *line = strtol(c1 + 1, &end, 10);
+  if(errno || end != c2 || *line < 1) return false;
+  *col = strtol(c2 + 1, &end, 10);
+  if(errno || *end || *col < 1 || c2[1] == 0) return false;
+  *file = ch_strndup(arg, (size_t)(c1 - arg));
+  return true;
+}
+
+static char *read_file(const char *path, size_t *len, const char **why) {
+  FILE *f = fopen(path, "rb");
+  if(!f) {
+    *why = strerror(errno);
+    return NULL;
+  }
+  ch_buf b;
+  ch_buf_init(&b, (size_t)256 << 20);
+  char chunk[65536];
+  size_t n;
+  bool ok = true;
+  while((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+    if(ch_buf_append(&b, chunk, n)) {
+      ok = false;
+      *why = "larger than 256 MiB";
+      break;
+    }
+  if(ferror(f)) ok = false, *why = "read error";
+  fclose(f);
+  if(!ok) {
+    ch_buf_release(&b);
+    return NULL;
+  }
+  return ch_buf_detach(&b, len);
+}
+
+/* Config problems go to stderr, one "chorus: config: ..." line each. */
+static void print_problems(ch_buf *problems) {
+  for(char *line = problems->data; line && *line;) {
+    char *nl = strchr(line, '\n');
+    if(nl) *nl = 0;
+    fprintf(stderr, "chorus: config: %s\n", line);
+    line = nl ? nl + 1 : NULL;
+  }
+  ch_buf_reset(problems);
+}
+
 int ch_cli_complete(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fputs("chorus: complete: not available in this build\n", stderr);
-  return 2;
+  const char *where = NULL, *model_name = NULL, *config_path = NULL;
+  bool json = false;
+  for(int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    if(strcmp(a, "--json") == 0) {
+      json = true;
+    } else if(strcmp(a, "--model") == 0 || strcmp(a, "--config") == 0) {
+      if(i + 1 >= argc) {
+        fprintf(stderr, "chorus: complete: %s: expected a value\n", a);
+        return 2;
+      }
+      if(a[2] == 'm')
+        model_name = argv[++i];
+      else
+        config_path = argv[++i];
+    } else if(strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      fputs(complete_usage, stdout);
+      return 0;
+    } else if(a[0] == '-' && a[1]) {
+      fprintf(stderr, "chorus: complete: unknown option '%s'\n%s", a,
+              complete_usage);
+      return 2;
+    } else if(!where) {
+      where = a;
+    } else {
+      fprintf(stderr, "chorus: complete: one FILE:LINE:COL only\n");
+      return 2;
+    }
+  }
+  if(!where) {
+    fputs(complete_usage, stderr);
+    return 2;
+  }
+  char *file = NULL;
+  long line = 0, col = 0;
+  if(!parse_location(where, &file, &line, &col)) {
+    fprintf(stderr, "chorus: complete: '%s': expected FILE:LINE:COL with "
+                    "LINE and COL from 1\n", where);
+    return 2;
+  }
+
+  int code = 2;
+  ch_config config;
+  ch_config_init(&config);
+  ch_models *models = NULL;
+  ch_loop *loop = NULL;
+  ch_text *text = NULL;
+  size_t len = 0;
+  const char *why = NULL;
+  char *data = read_file(file, &len, &why);
+  if(!data) {
+    fprintf(stderr, "chorus: complete: %s: %s\n", file, why);
+    goto cleanup;
+  }
+  text = ch_text_new(data, len, NULL);
+  if(!text) {
+    fprintf(stderr, "chorus: complete: %s: too large\n", file);
+    goto cleanup;
+  }
+  if((uint32_t)(line - 1) >= ch_text_line_count(text)) {
+    fprintf(stderr, "chorus: complete: %s: line %ld is past the end (%u "
+                    "lines)\n", file, line, ch_text_line_count(text));
+    goto cleanup;
+  }
+
+  ch_buf problems;
+  ch_buf_init(&problems, 1 << 16);
+  char *path = config_path ? ch_strdup(config_path) : ch_config_default_path();
+  if(path) {
+    ch_status r = ch_config_load_file(&config, path, &problems);
+    if(r == CH_ERR_NOT_FOUND && config_path)
+      ch_buf_appendf(&problems, "%s: (file): not found\n", path);
+  }
+  ch_free(path);
+  print_problems(&problems);
+
+  ch_status err = CH_OK;
+  loop = ch_loop_new(&err);
+  if(!loop) {
+    fprintf(stderr, "chorus: complete: cannot create the event loop\n");
+    ch_buf_release(&problems);
+    goto cleanup;
+  }
+  ch_models_env env = {.loop = loop};
+  models = ch_models_new(&env, config.models, config.nmodels, &problems);
+  print_problems(&problems);
+  ch_buf_release(&problems);
+  ch_model *model = model_name ? ch_models_find(models, model_name)
+                               : ch_models_default(models);
+  if(!model) {
+    if(model_name) {
+      fprintf(stderr, "chorus: complete: --model: no model named '%s' "
+                      "(configured:", model_name);
+      for(size_t i = 0; i < ch_models_count(models); i++)
+        fprintf(stderr, " %s",
+                ch_model_config_of(ch_models_at(models, i))->name);
+      fprintf(stderr, ")\n");
+    } else {
+      fprintf(stderr, "chorus: complete: no model is configured and the "
+                      "builtin model is not part of this build\n");
+    }
+    goto cleanup;
+  }
+
+  ch_position pos = {(uint32_t)(line - 1), (uint32_t)(col - 1)};
+  uint32_t cursor = ch_text_offset(text, pos, CH_ENC_UTF32);
+  const ch_language *lang = ch_syntax_by_path(file, data, CH_MIN(len, 256));
+  ch_model_request req = {
+      .path = file,
+      .language = lang ? lang->name : NULL,
+      .cursor = cursor,
+      .prefix = data,
+      .prefix_len = cursor,
+      .suffix = data + cursor,
+      .suffix_len = len - cursor,
+  };
+  cli_state st = {loop, json, 1};
+  ch_status s = ch_models_complete(models, model, &req, on_result, &st, NULL);
+  if(s) {
+    fprintf(stderr, "chorus: complete: cannot start: %s\n", ch_strerror(s));
+    goto cleanup;
+  }
+  ch_loop_run(loop);
+  code = st.code;
+
+cleanup:
+  ch_models_free(models);
+  ch_loop_free(loop);
+  ch_text_free(text);
+  ch_free(data);
+  ch_free(file);
+  ch_config_release(&config);
+  return code;
 }

@@ -26,6 +26,8 @@ static const char usage[] =
     "               (also: chorus --stdio)\n"
     "  index        index a folder as the server does and print statistics;\n"
     "               --find NAME lists where NAME is defined\n"
+    "  complete     one completion at FILE:LINE:COL from a configured model\n"
+    "  doctor       check the config and every model's endpoint\n"
     "  version      print versions of chorus and its libraries (--version)\n"
     "  help         print this help (--help)\n"
     "\n"

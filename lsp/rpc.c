@@ -241,6 +241,16 @@ ch_status ch_rpc_write_error(ch_buf *out, const cJSON *id, int code,
   return write_message(out, msg);
 }
 
+ch_status ch_rpc_write_error_data(ch_buf *out, const cJSON *id, int code,
+                                  const char *message, cJSON *data) {
+  cJSON *msg = envelope(id);
+  cJSON *error = cJSON_AddObjectToObject(msg, "error");
+  cJSON_AddNumberToObject(error, "code", code);
+  cJSON_AddStringToObject(error, "message", message);
+  if(data) cJSON_AddItemToObject(error, "data", data);
+  return write_message(out, msg);
+}
+
 ch_status ch_rpc_write_notification(ch_buf *out, const char *method,
                                     cJSON *params) {
   cJSON *msg = cJSON_CreateObject();

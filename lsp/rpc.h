@@ -64,6 +64,9 @@ ch_status ch_rpc_write_result(ch_buf *out, const cJSON *id, cJSON *result);
 /* Appends a framed error response. */
 ch_status ch_rpc_write_error(ch_buf *out, const cJSON *id, int code,
                              const char *message);
+/* The same with a `data` member (taken: freed by this call; NULL: none). */
+ch_status ch_rpc_write_error_data(ch_buf *out, const cJSON *id, int code,
+                                  const char *message, cJSON *data);
 /* Appends a framed notification; params taken (NULL: none). */
 ch_status ch_rpc_write_notification(ch_buf *out, const char *method,
                                     cJSON *params);

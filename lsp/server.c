@@ -84,6 +84,12 @@ void server_reply_error(server *self, const cJSON *id, int code,
   check_output(self, ch_rpc_write_error(&self->out, id, code, message));
 }
 
+void server_reply_error_data(server *self, const cJSON *id, int code,
+                             const char *message, cJSON *data) {
+  check_output(self,
+               ch_rpc_write_error_data(&self->out, id, code, message, data));
+}
+
 void server_notify(server *self, const char *method, cJSON *params) {
   check_output(self, ch_rpc_write_notification(&self->out, method, params));
 }
@@ -463,10 +469,11 @@ static void handle_document_text(request *r) {
 static void handle_set_trace(request *r) { (void)r; }
 
 static void handle_cancel(request *r) {
-  /* Requests still queued in the batch were marked before dispatch; every
-   * request handled so far answers before the next message is read, so a
-   * cancel that arrives later has nothing left to stop. */
-  (void)r;
+  /* Requests still queued in the batch were marked before dispatch; of the
+   * requests handled so far only model completions answer later, so those
+   * are the ones a later cancel can stop. */
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(r->params, "id");
+  complete_cancel(r->self, id);
 }
 
 static void handle_did_change_configuration(request *r) {
@@ -477,6 +484,7 @@ static void handle_did_change_configuration(request *r) {
   ch_buf problems;
   ch_buf_init(&problems, 1 << 16);
   ch_config_apply_json(&r->self->config, section, "settings.chorus", &problems);
+  complete_config_changed(r->self);
   apply_log_level(r->self);
   log_problems(&problems);
   ch_buf_release(&problems);
@@ -507,6 +515,7 @@ static const method_entry methods[] = {
      handle_did_change_workspace_folders},
     {"chorus/findDefinitions", REQ, handle_find_definitions},
     {"chorus/indexStatus", REQ, handle_index_status},
+    {"chorus/complete", REQ, handle_complete},
     {"$/setTrace", NOTE, handle_set_trace},
     {"$/cancelRequest", NOTE, handle_cancel},
 };
@@ -783,6 +792,7 @@ int ch_server_run(const ch_server_options *options) {
     ch_free(self->batch[i].error);
   }
   ch_free(self->batch);
+  complete_stop(self);
   index_stop(self);
   ch_map_release(&self->pending_docs, NULL);
   ch_loop_free(self->loop);

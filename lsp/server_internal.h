@@ -32,6 +32,9 @@ typedef struct queued {
   bool cancelled;    /* a $/cancelRequest in the batch named it */
 } queued;
 
+struct ch_models;
+typedef struct pending_complete pending_complete;
+
 typedef struct server {
   ch_loop *loop;
   ch_reader reader;
@@ -79,6 +82,11 @@ typedef struct server {
   size_t nwatch_threads;
   char **root_paths; /* the workspace roots, owned */
   size_t nroot_paths;
+
+  /* Model completions (complete.c). */
+  struct ch_models *models; /* built from the config on first use */
+  bool models_stale;        /* the config changed since they were built */
+  pending_complete *completes; /* chorus/complete requests in flight */
 } server;
 
 typedef struct request {
@@ -92,6 +100,9 @@ typedef struct request {
 void server_reply_result(server *self, const cJSON *id, cJSON *result);
 void server_reply_error(server *self, const cJSON *id, int code,
                         const char *message);
+/* An error with a `data` member (taken). */
+void server_reply_error_data(server *self, const cJSON *id, int code,
+                             const char *message, cJSON *data);
 void server_notify(server *self, const char *method, cJSON *params);
 /* Sends a request to the client; returns its id. */
 long server_request(server *self, const char *method, cJSON *params);
@@ -111,5 +122,14 @@ void handle_did_change_workspace_folders(request *r);
 void handle_find_definitions(request *r);
 void handle_index_status(request *r);
 void index_file_saved(server *self, const char *uri);
+
+/* complete.c */
+void handle_complete(request *r);
+/* Cancels the chorus/complete request with this id (its transfer is
+ * aborted and it is answered RequestCancelled); false when none is. */
+bool complete_cancel(server *self, const cJSON *id);
+void complete_config_changed(server *self);
+/* Cancels what is in flight and frees the models; before the loop goes. */
+void complete_stop(server *self);
 
 #endif

@@ -37,6 +37,7 @@
  *       name_range (same order)
  *   u32 nimports, then per import 4 u32: spec, names, row, kind
  *   u32 nidents, u32 each; u32 nlines, u32 each; u32 ntokens, u32 each
+ *       (ids), then ntokens u32 (token starts)
  *
  * A record is accepted only when check_record() finds nothing wrong, on
  * the way in (deserialize) and on the way out (save skips, serialize
@@ -322,7 +323,8 @@ static const char *check_record(const ch_record *r) {
     return "language not in the registry";
   if((r->pool_len && !r->pool) || (r->ndefs && !r->defs) ||
      (r->nimports && !r->imports) || (r->nidents && !r->idents) ||
-     (r->nlines && !r->line_starts) || (r->ntokens && !r->tokens))
+     (r->nlines && !r->line_starts) ||
+     (r->ntokens && (!r->tokens || !r->token_starts)))
     return "array missing";
   if(r->pool_len && r->pool[r->pool_len - 1] != 0)
     return "pool not NUL-terminated";
@@ -360,6 +362,11 @@ static const char *check_record(const ch_record *r) {
       return "line starts not ascending";
   if(r->nlines && r->line_starts[r->nlines - 1] > r->size)
     return "line start past the end";
+  for(uint32_t i = 1; i < r->ntokens; i++)
+    if(r->token_starts[i] <= r->token_starts[i - 1])
+      return "token starts not ascending";
+  if(r->ntokens && r->token_starts[r->ntokens - 1] >= r->size)
+    return "token start past the end";
   return NULL;
 }
 
@@ -369,7 +376,7 @@ static size_t record_bytes(const ch_record *r) {
   return 4 + strlen(r->path) + 1 + strlen(r->lang->name) + 8 + 8 + 8 + 1 + 4 +
          (size_t)r->pool_len + 4 + (size_t)r->ndefs * DEF_BYTES + 4 +
          (size_t)r->nimports * IMPORT_BYTES + 4 + (size_t)r->nidents * 4 + 4 +
-         (size_t)r->nlines * 4 + 4 + (size_t)r->ntokens * 4;
+         (size_t)r->nlines * 4 + 4 + (size_t)r->ntokens * 8;
 }
 
 /* Writes a checked record of `size` bytes (record_bytes) at w. */
@@ -409,7 +416,8 @@ static unsigned char *write_record(const ch_record *r, unsigned char *w) {
   w = put_u32(w, r->nlines);
   w = put_u32s(w, r->line_starts, r->nlines);
   w = put_u32(w, r->ntokens);
-  return put_u32s(w, r->tokens, r->ntokens);
+  w = put_u32s(w, r->tokens, r->ntokens);
+  return put_u32s(w, r->token_starts, r->ntokens);
 }
 
 /* Appends a checked record to out. */
@@ -513,8 +521,9 @@ static const char *read_record(cursor *c, ch_record *r) {
   r->line_starts = get_u32s(c, n);
   r->nlines = n;
   n = get_u32(c);
-  if(!c->ok || n > left(c) / 4) return "token count";
+  if(!c->ok || n > left(c) / 8) return "token count";
   r->tokens = get_u32s(c, n);
+  r->token_starts = get_u32s(c, n);
   r->ntokens = n;
 
   if(!c->ok) return "truncated";

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "chorus/models.h"
+
 #define CONFIG_MAX_BYTES (16u << 20)
 
 void ch_config_init(ch_config *self) {
@@ -14,6 +16,9 @@ void ch_config_init(ch_config *self) {
   self->has_log_level = false;
   self->ignore = NULL;
   self->max_file_bytes = 0;
+  self->models = NULL;
+  self->nmodels = 0;
+  self->has_models = false;
 }
 
 static void free_list(char **list) {
@@ -23,6 +28,7 @@ static void free_list(char **list) {
 
 void ch_config_release(ch_config *self) {
   free_list(self->ignore);
+  ch_model_configs_free(self->models, self->nmodels);
   ch_config_init(self);
 }
 
@@ -87,6 +93,17 @@ ch_status ch_config_apply_json(ch_config *self, const cJSON *obj,
         continue;
       }
       self->max_file_bytes = (uint64_t)item->valuedouble;
+    } else if(strcmp(key, "models") == 0) {
+      /* Valid entries load even when others are reported. */
+      ch_model_config *models = NULL;
+      size_t n = 0;
+      if(ch_model_config_parse(item, origin, &models, &n, problems))
+        result = CH_ERR_INVALID;
+      if(!cJSON_IsArray(item)) continue;
+      ch_model_configs_free(self->models, self->nmodels);
+      self->models = models;
+      self->nmodels = n;
+      self->has_models = true;
     } else {
       problem(problems, origin, key, "unknown field (ignored)");
       result = CH_ERR_INVALID;

@@ -114,7 +114,9 @@
  * definition (names of impl blocks always count as uses), and `_`.
  *
  * Tokens: every leaf with text, in order, except comments; a string or
- * character literal (with its interpolations) is one token.
+ * character literal (with its interpolations) is one token. Each token
+ * keeps its start byte (token_starts), so the builtin model can map a
+ * match back to the source text.
  *
  * Limits: texts above TEXT_MAX bytes are refused with CH_ERR_TOO_LARGE.
  */
@@ -425,6 +427,7 @@ typedef struct segdata {
   seg *segs;
   uint32_t nsegs, segs_cap;
   uint32_t *tokens; /* ch_token_id of each token */
+  uint32_t *starts; /* byte offset of each token (tokens_cap entries too) */
   uint32_t ntokens, tokens_cap;
   comment_rec *comments;
   uint32_t ncomments, comments_cap;
@@ -1757,6 +1760,7 @@ static lang_state *lang_get(ch_extractor *self, const ch_language *lang,
 static void segdata_release(segdata *self) {
   ch_free(self->segs);
   ch_free(self->tokens);
+  ch_free(self->starts);
   ch_free(self->comments);
   ch_free(self->occ);
   ch_free(self->wraps);
@@ -1964,7 +1968,13 @@ static uint32_t last_row(const ch_extractor *self, uint32_t start, uint32_t end,
 static uint32_t emit_token(ch_extractor *self, uint32_t start, uint32_t end) {
   segdata *d = &self->cur;
   uint32_t id = token_id(self->text + start, end - start);
-  APPEND(d->tokens, d->ntokens, d->tokens_cap, id);
+  if(d->ntokens >= d->tokens_cap) {
+    d->tokens_cap = d->tokens_cap ? d->tokens_cap * 2 : 64;
+    d->tokens = ch_realloc(d->tokens, (size_t)d->tokens_cap * sizeof(uint32_t));
+    d->starts = ch_realloc(d->starts, (size_t)d->tokens_cap * sizeof(uint32_t));
+  }
+  d->tokens[d->ntokens] = id;
+  d->starts[d->ntokens++] = start;
   if(self->seg_first_tok == CH_NONE) self->seg_first_tok = start;
   self->last_tok_end = end;
   while(self->pending < d->ncomments && d->comments[self->pending].end <= start)
@@ -2247,10 +2257,13 @@ static void reuse_segs(ch_extractor *self, uint32_t k, uint32_t parent,
     if(d->ntokens + n > d->tokens_cap) {
       d->tokens_cap = CH_MAX(d->tokens_cap * 2, d->ntokens + n + 64);
       d->tokens = ch_realloc(d->tokens, d->tokens_cap * sizeof(uint32_t));
+      d->starts = ch_realloc(d->starts, d->tokens_cap * sizeof(uint32_t));
     }
     if(n)
       memcpy(d->tokens + d->ntokens, o->tokens + os->tok0,
              n * sizeof(uint32_t));
+    for(uint32_t i = 0; i < n; i++)
+      d->starts[d->ntokens + i] = o->starts[os->tok0 + i] + delta;
     d->ntokens += n;
     s->tok1 = d->ntokens;
 
@@ -3925,6 +3938,10 @@ static void trim_scratch(ch_extractor *self) {
   }
   segdata *d = &self->cur;
   DROP_IF_BIG(self->lines, self->lines_cap, big);
+  if(d->tokens_cap > 4 * big) {
+    ch_free(d->starts);
+    d->starts = NULL;
+  }
   DROP_IF_BIG(d->tokens, d->tokens_cap, 4 * big);
   DROP_IF_BIG(d->occ, d->occ_cap, 4 * big);
   DROP_IF_BIG(d->comments, d->comments_cap, big / 4);
@@ -4133,6 +4150,7 @@ ch_record *ch_extract(ch_extractor *self, const ch_language *lang,
   rec->line_starts = dup_array(self->lines, self->nlines, sizeof(uint32_t));
   rec->nlines = self->nlines;
   rec->tokens = dup_array(sd->tokens, sd->ntokens, sizeof(uint32_t));
+  rec->token_starts = dup_array(sd->starts, sd->ntokens, sizeof(uint32_t));
   rec->ntokens = sd->ntokens;
   rec->parse_errors = ts_node_has_error(root);
   if(self->cache) cache_save(self, tree);

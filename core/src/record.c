@@ -29,6 +29,7 @@ void ch_record_unref(ch_record *self) {
   ch_free(self->idents);
   ch_free(self->line_starts);
   ch_free(self->tokens);
+  ch_free(self->token_starts);
   ch_free(self);
 }
 
@@ -37,7 +38,7 @@ size_t ch_record_memory(const ch_record *self) {
          self->pool_len + self->ndefs * sizeof(ch_def) +
          self->nimports * sizeof(ch_import) +
          self->nidents * sizeof(uint32_t) + self->nlines * sizeof(uint32_t) +
-         self->ntokens * sizeof(uint32_t);
+         self->ntokens * 2 * sizeof(uint32_t);
 }
 
 uint32_t ch_token_id(const char *text, size_t len) {

@@ -23,7 +23,7 @@
 
 #include "chorus/index.h"
 
-#define CH_CACHE_VERSION 1
+#define CH_CACHE_VERSION 2
 
 /* The cache file for a repository root:
  * "$XDG_CACHE_HOME/chorus/index/<16 hex digits of ch_hash_bytes(root)>.idx",
@@ -42,9 +42,9 @@ ch_status ch_record_serialize(const ch_record *record, ch_buf *out);
  * (pool offsets inside the pool and at string starts, NUL-terminated pool,
  * containers < ndefs and without loops, kinds known, spans ordered and
  * inside the text, identifiers sorted and distinct, line starts ascending
- * from 0, counts checked against len before anything is allocated). The
- * language is looked up by its canonical name; an unknown one is an
- * error. Rows are not checked against line_starts. Returns a record with
+ * from 0, token starts strictly ascending and inside the text, counts
+ * checked against len before anything is allocated). The language is
+ * looked up by its canonical name; an unknown one is an error. Rows are not checked against line_starts. Returns a record with
  * one reference (*error = CH_OK), or NULL and sets *error (CH_ERR_PARSE)
  * on anything wrong. */
 ch_record *ch_record_deserialize(const char *data, size_t len,

@@ -15,6 +15,11 @@
  *   ignore        array of gitignore-style patterns the index skips, on
  *                 top of the repository's own .gitignore files
  *   maxFileBytes  files larger than this are not indexed (default 1 MiB)
+ *   models        array of language models (chorus/models.h documents each
+ *                 field); a bad entry is reported with its index and field
+ *                 ("config.json: models[2].provider: unknown provider ...")
+ *                 and skipped, the other entries load. A source that has a
+ *                 "models" field replaces the whole list.
  *
  * Threads: a ch_config is plain data; copy it to share it.
  */
@@ -25,11 +30,16 @@
 
 #include "chorus/util.h"
 
+typedef struct ch_model_config ch_model_config; /* chorus/models.h */
+
 typedef struct ch_config {
   ch_log_level log_level;
   bool has_log_level; /* set by some source; otherwise the default applies */
   char **ignore;      /* NULL-terminated, owned; NULL when none */
   uint64_t max_file_bytes; /* 0: the default */
+  ch_model_config *models; /* owned array of nmodels valid entries */
+  size_t nmodels;
+  bool has_models; /* some source had a "models" field */
 } ch_config;
 
 /* Defaults: log level info, unset; no extra ignores; default size limit. */

@@ -119,6 +119,11 @@ typedef struct ch_record {
   uint32_t nlines;
   uint32_t *tokens; /* token stream: ch_token_id of every leaf token, in
                        order (comments excluded), for the builtin model */
+  uint32_t *token_starts; /* byte offset of each token, strictly ascending;
+                             ntokens entries, like tokens. A token's text is
+                             the shortest run of bytes from its start whose
+                             ch_token_id is its id, ending at or before the
+                             next token's start (or the end of the text). */
   uint32_t ntokens;
   bool parse_errors; /* the tree had ERROR or MISSING nodes */
 } ch_record;

@@ -1,2 +1,77 @@
-/* mistral.c: placeholder until the module lands. */
-#include "chorus/util.h"
+/* mistral.c: POST /v1/fim/completions (Codestral), prompt + suffix, streamed
+ * as server-sent events with chat-shaped chunks. */
+#include <string.h>
+
+#include "chorus/models.h"
+
+static ch_status check(const ch_model_config *config, ch_buf *problem) {
+  if(config->model) return CH_OK;
+  ch_buf_append_str(problem, "model: required by the mistral-fim provider "
+                             "(e.g. codestral-latest)");
+  return CH_ERR_INVALID;
+}
+
+static ch_status build(const ch_model *model, const ch_model_request *req,
+                       const char *api_key, ch_provider_http *out,
+                       ch_buf *error) {
+  const ch_model_config *c = ch_model_config_of(model);
+  out->method = "POST";
+  out->stream = CH_STREAM_SSE;
+  ch_model_api_path(model, "/v1", "/fim/completions", &out->path);
+  if(api_key) ch_buf_appendf(&out->headers, "Authorization: Bearer %s\n",
+                             api_key);
+  ch_prompt_input in;
+  ch_model_prompt_input(req, &in);
+  ch_buf prompt;
+  ch_buf_init(&prompt, out->body.max);
+  ch_status st = ch_prompt_files_block(&in, &prompt);
+  if(!st) st = ch_buf_append(&prompt, in.prefix, in.prefix_len);
+  if(!st) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", c->model ? c->model : "");
+    cJSON_AddStringToObject(o, "prompt", prompt.data ? prompt.data : "");
+    cJSON_AddStringToObject(o, "suffix", req->suffix ? req->suffix : "");
+    cJSON_AddNumberToObject(o, "max_tokens", ch_model_max_tokens(model, req));
+    cJSON_AddNumberToObject(o, "temperature", c->temperature);
+    ch_model_json_add_stops(o, "stop", ch_model_stops(model), 0);
+    cJSON_AddBoolToObject(o, "stream", true);
+    st = ch_model_json_print(o, &out->body);
+    cJSON_Delete(o);
+  } else {
+    ch_buf_appendf(error, "the prompt does not fit");
+  }
+  ch_buf_release(&prompt);
+  return st;
+}
+
+static ch_status parse_event(ch_model_call *call, const char *event,
+                             const char *data, size_t len) {
+  return ch_provider_openai_parse_chunk(call, data, len);
+}
+
+static ch_status health_build(const ch_model *model, const char *api_key,
+                              ch_provider_http *out) {
+  out->method = "GET";
+  ch_model_api_path(model, "/v1", "/models", &out->path);
+  if(api_key) ch_buf_appendf(&out->headers, "Authorization: Bearer %s\n",
+                             api_key);
+  return CH_OK;
+}
+
+static ch_status health_parse(const ch_model *model, const char *body,
+                              size_t len, ch_buf *message) {
+  const char *id = ch_model_config_of(model)->model;
+  if(!id || ch_model_list_has(body, len, id)) return CH_OK;
+  ch_buf_appendf(message, "the server does not list '%s'", id);
+  return CH_ERR_NOT_FOUND;
+}
+
+const ch_provider ch_provider_mistral = {
+    .name = "mistral-fim",
+    .needs_endpoint = true,
+    .check = check,
+    .build = build,
+    .parse_event = parse_event,
+    .health_build = health_build,
+    .health_parse = health_parse,
+};

@@ -1,2 +1,141 @@
-/* openai.c: placeholder until the module lands. */
-#include "chorus/util.h"
+/* openai.c: POST /v1/completions (vLLM, TGI, LM Studio, llama.cpp's OpenAI
+ * route, DeepSeek FIM at .../beta), streamed as server-sent events. */
+#include <string.h>
+
+#include "chorus/models.h"
+
+/* Whether the prompt goes with a separate `suffix` field (OpenAI, DeepSeek)
+ * or with the FIM template rendered into `prompt` (vLLM rejects suffix). */
+static bool uses_suffix_field(const ch_model_config *c) {
+  if(c->has_suffix_field) return c->suffix_field;
+  return !c->fim_template && (!c->fim || strcmp(c->fim, "none") == 0);
+}
+
+static ch_status build(const ch_model *model, const ch_model_request *req,
+                       const char *api_key, ch_provider_http *out,
+                       ch_buf *error) {
+  const ch_model_config *c = ch_model_config_of(model);
+  out->method = "POST";
+  out->stream = CH_STREAM_SSE;
+  ch_model_api_path(model, "/v1", "/completions", &out->path);
+  if(api_key) ch_buf_appendf(&out->headers, "Authorization: Bearer %s\n",
+                             api_key);
+  ch_buf prompt;
+  ch_buf_init(&prompt, out->body.max);
+  ch_status st = CH_OK;
+  bool suffix_field = uses_suffix_field(c);
+  if(suffix_field) {
+    ch_prompt_input in;
+    ch_model_prompt_input(req, &in);
+    st = ch_prompt_files_block(&in, &prompt);
+    if(!st) st = ch_buf_append(&prompt, in.prefix, in.prefix_len);
+  } else {
+    st = ch_model_render_fim(model, req, &prompt, error);
+  }
+  if(!st) {
+    cJSON *o = cJSON_CreateObject();
+    if(c->model) cJSON_AddStringToObject(o, "model", c->model);
+    cJSON_AddStringToObject(o, "prompt", prompt.data ? prompt.data : "");
+    if(suffix_field)
+      cJSON_AddStringToObject(o, "suffix", req->suffix ? req->suffix : "");
+    cJSON_AddNumberToObject(o, "max_tokens", ch_model_max_tokens(model, req));
+    cJSON_AddNumberToObject(o, "temperature", c->temperature);
+    cJSON_AddBoolToObject(o, "stream", true);
+    /* The API takes at most four; the rest are cut on our side. */
+    ch_model_json_add_stops(o, "stop", ch_model_stops(model), 4);
+    st = ch_model_json_print(o, &out->body);
+    cJSON_Delete(o);
+  }
+  ch_buf_release(&prompt);
+  return st;
+}
+
+ch_status ch_provider_openai_parse_chunk(ch_model_call *call, const char *data,
+                                         size_t len) {
+  if(len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+    ch_model_call_end(call);
+    return CH_OK;
+  }
+  cJSON *j = cJSON_ParseWithLength(data, len);
+  if(!j) {
+    ch_model_call_fail(call, CH_MODEL_BAD_RESPONSE,
+                       "invalid JSON in the stream: %.80s", data);
+    return CH_ERR_PARSE;
+  }
+  ch_status st = CH_OK;
+  const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
+  if(err && !cJSON_IsNull(err)) {
+    ch_buf msg;
+    ch_buf_init(&msg, 1024);
+    ch_model_error_text(data, len, &msg);
+    ch_model_call_fail(call, CH_MODEL_SERVER, "the server reported: %s",
+                       msg.data ? msg.data : "an error");
+    ch_buf_release(&msg);
+    cJSON_Delete(j);
+    return CH_ERR_STATE;
+  }
+  const cJSON *choices = cJSON_GetObjectItemCaseSensitive(j, "choices");
+  const cJSON *choice = cJSON_GetArrayItem(choices, 0);
+  if(choice) {
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(choice, "text");
+    if(!cJSON_IsString(text)) {
+      const cJSON *delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
+      if(!delta) delta = cJSON_GetObjectItemCaseSensitive(choice, "message");
+      text = cJSON_GetObjectItemCaseSensitive(delta, "content");
+    }
+    if(cJSON_IsString(text))
+      st = ch_model_call_emit(call, text->valuestring,
+                              strlen(text->valuestring));
+    const cJSON *fr = cJSON_GetObjectItemCaseSensitive(choice,
+                                                       "finish_reason");
+    if(cJSON_IsString(fr)) ch_model_call_finish_reason(call, fr->valuestring);
+  } else if(!cJSON_IsArray(choices) &&
+            !cJSON_GetObjectItemCaseSensitive(j, "usage")) {
+    ch_model_call_fail(call, CH_MODEL_BAD_RESPONSE,
+                       "a stream chunk without choices: %.80s", data);
+    st = CH_ERR_PARSE;
+  }
+  const cJSON *usage = cJSON_GetObjectItemCaseSensitive(j, "usage");
+  if(cJSON_IsObject(usage)) {
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
+    const cJSON *out =
+        cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
+    ch_model_call_usage(call,
+                        cJSON_IsNumber(in) ? (int64_t)in->valuedouble : -1,
+                        cJSON_IsNumber(out) ? (int64_t)out->valuedouble : -1);
+  }
+  cJSON_Delete(j);
+  return st == CH_ERR_STATE ? CH_OK : st;
+}
+
+static ch_status parse_event(ch_model_call *call, const char *event,
+                             const char *data, size_t len) {
+  return ch_provider_openai_parse_chunk(call, data, len);
+}
+
+static ch_status health_build(const ch_model *model, const char *api_key,
+                              ch_provider_http *out) {
+  out->method = "GET";
+  ch_model_api_path(model, "/v1", "/models", &out->path);
+  if(api_key) ch_buf_appendf(&out->headers, "Authorization: Bearer %s\n",
+                             api_key);
+  return CH_OK;
+}
+
+static ch_status health_parse(const ch_model *model, const char *body,
+                              size_t len, ch_buf *message) {
+  const char *id = ch_model_config_of(model)->model;
+  if(!id) return CH_OK;
+  if(ch_model_list_has(body, len, id)) return CH_OK;
+  ch_buf_appendf(message, "the server does not list '%s'", id);
+  return CH_ERR_NOT_FOUND;
+}
+
+const ch_provider ch_provider_openai = {
+    .name = "openai",
+    .needs_endpoint = true,
+    .build = build,
+    .parse_event = parse_event,
+    .health_build = health_build,
+    .health_parse = health_parse,
+};

@@ -146,6 +146,8 @@ static ch_record *rec_full(void) {
   uint32_t tokens[] = {0, 1, UINT32_MAX, 0x80000000u, 12345, CH_NONE - 1};
   r->ntokens = CH_ARRAY_LEN(tokens);
   r->tokens = u32s(tokens, r->ntokens);
+  uint32_t starts[] = {0, 1, 40, 47, 200, 499};
+  r->token_starts = u32s(starts, r->ntokens);
   return r;
 }
 
@@ -178,6 +180,9 @@ static ch_record *rec_sparse(void) {
     tokens[i] = i * 2654435761u;
   r->ntokens = 300;
   r->tokens = u32s(tokens, 300);
+  for(uint32_t i = 0; i < 300; i++)
+    tokens[i] = i * 3;
+  r->token_starts = u32s(tokens, 300);
   return r;
 }
 
@@ -283,6 +288,7 @@ static void assert_records_equal(const ch_record *a, const ch_record *b) {
   assert_u32s_equal(a->line_starts, b->line_starts, a->nlines);
   assert_int_equal(a->ntokens, b->ntokens);
   assert_u32s_equal(a->tokens, b->tokens, a->ntokens);
+  assert_u32s_equal(a->token_starts, b->token_starts, a->ntokens);
 }
 
 static bool at_string(const ch_record *r, uint32_t at) {
@@ -310,6 +316,11 @@ static void assert_record_sound(const ch_record *r) {
   assert_true((r->nidents == 0) == (r->idents == NULL));
   assert_true((r->nlines == 0) == (r->line_starts == NULL));
   assert_true((r->ntokens == 0) == (r->tokens == NULL));
+  assert_true((r->ntokens == 0) == (r->token_starts == NULL));
+  for(uint32_t i = 0; i < r->ntokens; i++) {
+    assert_true(r->token_starts[i] < r->size);
+    if(i) assert_true(r->token_starts[i] > r->token_starts[i - 1]);
+  }
   if(r->pool_len) assert_int_equal(r->pool[r->pool_len - 1], 0);
   for(uint32_t i = 0; i < r->ndefs; i++) {
     const ch_def *d = &r->defs[i];
@@ -422,6 +433,8 @@ static void encode_raw(const ch_record *r, ch_buf *b) {
   raw_u32(b, r->ntokens);
   for(uint32_t i = 0; i < r->ntokens; i++)
     raw_u32(b, r->tokens[i]);
+  for(uint32_t i = 0; i < r->ntokens; i++)
+    raw_u32(b, r->token_starts[i]);
 }
 
 /* Offsets into the encoding of r, for patching single fields. */
@@ -1299,6 +1312,9 @@ static ch_record *rec_synthetic(uint32_t i, uint64_t *seed) {
   r->tokens = ch_malloc(500 * 4);
   for(uint32_t j = 0; j < 500; j++)
     r->tokens[j] = (uint32_t)rng_next(seed);
+  r->token_starts = ch_malloc(500 * 4);
+  for(uint32_t j = 0; j < 500; j++)
+    r->token_starts[j] = j * 40;
   return r;
 }
 

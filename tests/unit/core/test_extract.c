@@ -291,7 +291,28 @@ static void check_record(const ch_record *r) {
   }
   for(uint32_t i = 0; i < r->nidents; i++)
     assert_true(r->idents[i] < r->pool_len);
+  assert_true((r->ntokens == 0) == (r->token_starts == NULL));
+  for(uint32_t i = 0; i < r->ntokens; i++) {
+    assert_true(r->token_starts[i] < r->size);
+    if(i) assert_true(r->token_starts[i] > r->token_starts[i - 1]);
+  }
   assert_true(ch_record_memory(r) >= sizeof(*r));
+}
+
+/* Every token's text is where token_starts says: some run of bytes from
+ * its start, ending by the next token's start, has its id (index.h). */
+static void expect_token_texts(const ch_record *r, const char *text) {
+  for(uint32_t i = 0; i < r->ntokens; i++) {
+    uint32_t s = r->token_starts[i];
+    uint32_t limit = i + 1 < r->ntokens ? r->token_starts[i + 1]
+                                        : (uint32_t)r->size;
+    bool found = false;
+    for(uint32_t e = s + 1; e <= limit && !found; e++)
+      found = ch_token_id(text + s, e - s) == r->tokens[i];
+    if(!found)
+      fprintf(stderr, "token %u at %u has no text with its id\n", i, s);
+    assert_true(found);
+  }
 }
 
 /* ---- per language
@@ -832,6 +853,13 @@ static void test_tokens(void **state) {
   assert_int_equal(r->tokens[1], r->tokens[10]);
   assert_int_equal(r->tokens[2], r->tokens[11]);
   assert_true(r->tokens[1] != r->tokens[0]);
+  /* Each token starts where its text does, comments skipped. */
+  for(size_t i = 0; i < CH_ARRAY_LEN(want); i++) {
+    uint32_t at = r->token_starts[i];
+    assert_memory_equal(src + at, want[i], strlen(want[i]));
+  }
+  assert_int_equal(r->token_starts[10], strchr(src, '\n') + 1 - src);
+  expect_token_texts(r, src);
   ch_record_unref(r);
 
   /* A Python f-string with an interpolation is one token; the name inside
@@ -853,6 +881,8 @@ static void test_tokens(void **state) {
   r = extract_str(ex, "javascript", "let s = `a ${b} c`;");
   assert_int_equal(r->ntokens, 5);
   assert_int_equal(r->tokens[3], ch_token_id("`a ${b} c`", 10));
+  assert_int_equal(r->token_starts[3], 8);
+  assert_int_equal(r->token_starts[4], 18);
   assert_true(has_ident(r, "b"));
   ch_record_unref(r);
 }
@@ -1032,8 +1062,11 @@ static void expect_same_record(const ch_record *a, const ch_record *b) {
   assert_memory_equal(a->line_starts, b->line_starts,
                       a->nlines * sizeof(uint32_t));
   assert_int_equal(a->ntokens, b->ntokens);
-  if(a->ntokens)
+  if(a->ntokens) {
     assert_memory_equal(a->tokens, b->tokens, a->ntokens * sizeof(uint32_t));
+    assert_memory_equal(a->token_starts, b->token_starts,
+                        a->ntokens * sizeof(uint32_t));
+  }
   assert_int_equal(a->nidents, b->nidents);
   for(uint32_t i = 0; i < a->nidents; i++)
     assert_string_equal(ch_record_str(a, a->idents[i]),
@@ -1221,6 +1254,7 @@ static void doc_check(doc *d, ch_extractor *ex, ch_extractor *fresh_ex,
   assert_non_null(inc);
   assert_int_equal(st, CH_OK);
   check_record(inc);
+  expect_token_texts(inc, d->text);
   TSTree *ref = ts_parser_parse_string(parser, NULL, d->text, d->len);
   char *a = ts_node_string(ts_tree_root_node(ref));
   char *b = ts_node_string(ts_tree_root_node(new_tree));
