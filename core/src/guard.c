@@ -203,6 +203,9 @@ static size_t run(const char *t, size_t n, size_t i, unsigned mask,
 }
 
 static bool has_prefix(const char *t, size_t n, size_t i, const char *p) {
+  /* the first two bytes settle almost every call */
+  if(i >= n || t[i] != p[0]) return false;
+  if(p[1] && (i + 1 >= n || t[i + 1] != p[1])) return false;
   size_t k = strlen(p);
   return n - i >= k && memcmp(t + i, p, k) == 0;
 }
@@ -253,9 +256,10 @@ static bool mixed(const char *t, size_t a, size_t b) {
 }
 
 static bool tok_aws(const char *t, size_t n, size_t i, hit *h) {
-  static const char *const prefixes[] = {"AKIA", "ASIA", "ABIA", "ACCA",
-                                         "AGPA", "AIDA", "AROA", "AIPA",
-                                         "ANPA", "ANVA", "APKA"};
+  /* Access key ids (long-term, temporary, bearer, context); the other
+   * four-letter prefixes (AIDA users, AROA roles...) name things, they
+   * grant nothing. */
+  static const char *const prefixes[] = {"AKIA", "ASIA", "ABIA", "ACCA"};
   if(n - i < 20) return false;
   for(size_t k = 0; k < CH_ARRAY_LEN(prefixes); k++)
     if(tok_fixed(t, n, i, prefixes[k], C_UPPER | C_DIGIT, 16, C_ALNUM,
@@ -343,6 +347,19 @@ static bool tok_url_password(const char *t, size_t n, size_t i, hit *h) {
   while(k < at && t[k] == '*')
     k++;
   if(k == at) return false;
+  /* Documentation's stand-ins ("user:password@", "joe:pass@") */
+  static const char *const stand_ins[] = {"password", "pass", "passwd", "pwd",
+                                          "pw", "secret", "changeme", "foo",
+                                          "bar", "test", "example", "xxx"};
+  size_t plen = at - colon - 1;
+  if(plen <= 2) return false;
+  for(size_t q = 0; q < CH_ARRAY_LEN(stand_ins); q++) {
+    if(strlen(stand_ins[q]) != plen) continue;
+    size_t m = 0;
+    while(m < plen && (t[colon + 1 + m] | 0x20) == stand_ins[q][m])
+      m++;
+    if(m == plen) return false;
+  }
   *h = (hit){CH_SECRET_URL_PASSWORD, colon + 1, at};
   return true;
 }
@@ -464,25 +481,49 @@ typedef enum sense {
   SENSE_PASSWORD, /* password, passwd, pwd, pass, passphrase */
 } sense;
 
-static bool word_is(const char *w, size_t n, const char *s) {
-  return strlen(s) == n && memcmp(w, s, n) == 0;
+static bool word_is_n(const char *w, size_t n, const char *s, size_t k) {
+  return n == k && memcmp(w, s, k) == 0;
 }
 
-static bool word_has(const char *w, size_t n, const char *s) {
-  size_t k = strlen(s);
+static bool word_has_n(const char *w, size_t n, const char *s, size_t k) {
   for(size_t i = 0; i + k <= n; i++)
-    if(memcmp(w + i, s, k) == 0) return true;
+    if(w[i] == s[0] && memcmp(w + i, s, k) == 0) return true;
   return false;
 }
 
-static bool word_starts(const char *w, size_t n, const char *s) {
-  size_t k = strlen(s);
-  return n >= k && memcmp(w, s, k) == 0;
+/* For string literals, so the lengths are constants. */
+#define word_is(w, n, lit) word_is_n((w), (n), (lit), sizeof(lit) - 1)
+#define word_has(w, n, lit) word_has_n((w), (n), (lit), sizeof(lit) - 1)
+#define word_starts(w, n, lit)                                                \
+  ((n) >= sizeof(lit) - 1 && memcmp((w), (lit), sizeof(lit) - 1) == 0)
+
+/* Whether name[0..n) contains, in any case, one of the stems a sensitive
+ * word has. Most names do not, and this says so in one short pass. */
+static bool name_mentions(const char *name, size_t n) {
+  static const struct {
+    const char *s;
+    size_t n;
+  } stems[] = {{"key", 3}, {"secret", 6}, {"token", 5}, {"pass", 4},
+               {"pwd", 3}, {"credential", 10}, {"auth", 4}};
+  for(size_t i = 0; i < n; i++) {
+    char c = (char)(name[i] | 0x20);
+    if(c != 'k' && c != 's' && c != 't' && c != 'p' && c != 'c' && c != 'a')
+      continue;
+    for(size_t k = 0; k < CH_ARRAY_LEN(stems); k++) {
+      if(stems[k].s[0] != c || n - i < stems[k].n) continue;
+      size_t j = 1;
+      while(j < stems[k].n && (name[i + j] | 0x20) == stems[k].s[j])
+        j++;
+      if(j == stems[k].n) return true;
+    }
+  }
+  return false;
 }
 
 /* Words that, last in a name, say the value is about a secret but is not
  * one: token_url, api_key_env, secret_name, password_file, key_id. */
 static bool qualifier(const char *w, size_t n) {
+  if(n < 2 || n > 11) return false;
   static const char *const q[] = {
       "id",     "ids",   "name",   "names",  "type",   "types",
       "url",    "uri",   "path",   "file",   "dir",    "env",
@@ -492,9 +533,10 @@ static bool qualifier(const char *w, size_t n) {
       "mode",   "help",  "hint",   "placeholder", "regex", "pattern",
       "expiry", "expires", "ttl",  "policy", "provider", "scope",
       "scopes", "source", "store", "class",  "index",  "column",
-      "attr",   "key_id"};
+      "attr",   "arn"};
   for(size_t k = 0; k < CH_ARRAY_LEN(q); k++)
-    if(word_is(w, n, q[k])) return true;
+    if(w[0] == q[k][0] && strlen(q[k]) == n && memcmp(w, q[k], n) == 0)
+      return true;
   return false;
 }
 
@@ -528,6 +570,7 @@ static sense name_sense(const char *name, size_t n, bool *aws) {
   sense best = SENSE_NONE;
   bool last_qualifier = false, is_public = false;
   *aws = false;
+  if(!name_mentions(name, n)) return SENSE_NONE;
   for(size_t i = 0; i <= n; i++) {
     unsigned char c = i < n ? (unsigned char)name[i] : 0;
     bool letter_or_digit = i < n && is_(c, C_ALNUM);
@@ -577,6 +620,7 @@ static double entropy(const char *v, size_t n) {
 static bool is_reference(const char *v, size_t n) {
   if(!n) return true;
   if(v[0] == '$' || v[0] == '%' || v[0] == '<' || v[0] == '{') return true;
+  if(n >= 3 && memmem(v, n, "...", 3)) return true; /* elided in docs */
   for(size_t i = 0; i + 1 < n; i++)
     if((v[i] == '$' && v[i + 1] == '{') || (v[i] == '{' && v[i + 1] == '{'))
       return true;
@@ -586,20 +630,67 @@ static bool is_reference(const char *v, size_t n) {
   return stars == n;
 }
 
-/* One run of letters and digits that reads as a word of code: short,
- * all digits, one case, or Capitalised/camelCase with few capitals. */
+static bool is_vowel(unsigned char c) {
+  c |= 0x20;
+  return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u' ||
+         c == 'y';
+}
+
+/* One run of letters and digits that reads as a word of code rather than
+ * chance: short; at most two groups of digits (sha256, x509, V1Local...);
+ * enough vowels (words have about two in five letters, random letters one
+ * in five); and, in mixed case, letters that fall in camelCase words or
+ * acronyms (XMLHttpRequest, Ipv6CidrAssociations). Random base62 runs
+ * of 16 bytes pass as words a few times in a hundred, of 32 bytes a few
+ * times in a thousand; the tests plant none that do. */
 static bool word_like(const char *v, size_t n) {
   if(n <= 3) return true;
-  unsigned seen = 0;
-  size_t upper = 0;
+  size_t groups = 0, letters = 0, vowels = 0;
+  bool lower = false, upper = false;
   for(size_t i = 0; i < n; i++) {
-    seen |= cls[(unsigned char)v[i]] & C_ALNUM;
-    upper += is_((unsigned char)v[i], C_UPPER);
+    unsigned char c = (unsigned char)v[i];
+    if(is_(c, C_DIGIT)) {
+      if(!i || !is_((unsigned char)v[i - 1], C_DIGIT)) groups++;
+      continue;
+    }
+    letters++;
+    vowels += is_vowel(c);
+    if(is_(c, C_LOWER)) lower = true;
+    else upper = true;
   }
-  if(seen == C_DIGIT) return true;
-  if(seen & C_DIGIT) return false;
-  if(seen == C_LOWER || seen == C_UPPER) return true;
-  return upper * 4 <= n;
+  if(groups > 2) return false;
+  if(!letters) return true;
+  if(letters >= 8 && vowels * 5 < letters) return false;
+  if(!lower || !upper) return groups <= 1;
+  size_t covered = 0, i = 0;
+  while(i < n) {
+    unsigned char c = (unsigned char)v[i];
+    if(is_(c, C_UPPER)) {
+      size_t j = i;
+      while(j < n && is_((unsigned char)v[j], C_UPPER))
+        j++;
+      size_t k = j;
+      while(k < n && is_((unsigned char)v[k], C_LOWER))
+        k++;
+      size_t u = j - i, l = k - j;
+      if(l >= 2) { /* [ACRONYM]Word */
+        covered += l + 1 + (u - 1 >= 2 ? u - 1 : 0);
+        i = k;
+      } else {
+        if(u >= 2) covered += u;
+        i = j;
+      }
+    } else if(is_(c, C_LOWER)) {
+      size_t j = i;
+      while(j < n && is_((unsigned char)v[j], C_LOWER))
+        j++;
+      if(j - i >= 2) covered += j - i;
+      i = j;
+    } else {
+      i++;
+    }
+  }
+  return covered * 4 >= letters * 3;
 }
 
 /* Whether every run of letters and digits of v is word-like: identifiers
@@ -607,14 +698,29 @@ static bool word_like(const char *v, size_t n) {
  * (app-v2-release-2024), dotted names. Random strings have runs that mix
  * digits and letters or flip case at every turn. */
 static bool identifier_like(const char *v, size_t n) {
-  size_t i = 0;
+  size_t i = 0, runs = 0, total = 0, odd = 0;
   while(i < n) {
     while(i < n && !is_((unsigned char)v[i], C_ALNUM))
       i++;
     size_t a = i;
     while(i < n && is_((unsigned char)v[i], C_ALNUM))
       i++;
-    if(i > a && !word_like(v + a, i - a)) return false;
+    if(i == a) continue;
+    runs++;
+    total += i - a;
+    if(!word_like(v + a, i - a)) odd += i - a;
+  }
+  /* A path of names may hold one odd name ("cryptoKeys" in a path); random strings
+   * split by '/' or '+' are odd all over. */
+  return runs >= 3 ? odd * 3 <= total : odd == 0;
+}
+
+/* 8-4-4-4-12 hex digits. */
+static bool is_uuid(const char *v, size_t n) {
+  if(n != 36) return false;
+  for(size_t i = 0; i < n; i++) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if(dash ? v[i] != '-' : !is_((unsigned char)v[i], C_HEX)) return false;
   }
   return true;
 }
@@ -641,10 +747,17 @@ static bool value_secret(const char *v, size_t n, sense s) {
     if(c < 0x21 || c > 0x7e || strchr("\"'`\\{}<>", c)) return false;
     seen |= cls[c] & C_ALNUM;
     if(!is_(c, C_HEX)) hex = false;
-    if(!is_(c, C_ALNUM | C_URLSAFE) && c != '.') punct = true;
+    if(!is_(c, C_ALNUM | C_URLSAFE) && !strchr("./:", c)) punct = true;
   }
   if(seen == C_DIGIT || !seen) return false; /* numbers, dates, phones */
-  if(identifier_like(v, n) || sequential(v, n)) return false;
+  if(n >= 10 && is_((unsigned char)v[0], C_DIGIT) && v[4] == '-' &&
+     v[7] == '-')
+    return false; /* 2016-09-08T21:47:36Z */
+  if(is_uuid(v, n)) return false; /* ids far more often than keys */
+  if(sequential(v, n)) return false;
+  /* Punctuation beyond - _ . is what people put in passwords, and no
+   * identifier has it; without it a password must not read as a name. */
+  if((s != SENSE_PASSWORD || !punct) && identifier_like(v, n)) return false;
   if(n >= 3 && memmem(v, n, "://", 3)) return false; /* a URL */
   double h = entropy(v, n);
   if(s == SENSE_PASSWORD) {
@@ -657,7 +770,16 @@ static bool value_secret(const char *v, size_t n, sense s) {
   }
   if(n < 16) return false;
   if(v[0] == '/' || v[0] == '.' || v[0] == '~') return false; /* a path */
-  if(hex) return h >= 3.0;
+  /* ARNs, namespaces, URL parts, host/path: keys have none of ':', '%',
+   * or both '.' and '/' (base64 has '/', never '.'). */
+  if(memchr(v, ':', n) || memchr(v, '%', n) ||
+     (memchr(v, '.', n) && memchr(v, '/', n)))
+    return false;
+  /* Letters only: random keys of this length almost always have a digit;
+   * without one, a value needs the length to be judged on spread. */
+  if(!(seen & C_DIGIT) && (n < 20 || h < 3.8)) return false;
+  /* Shorter hex is an id or a short hash far more often than a key. */
+  if(hex) return n >= 32 && h >= 3.0;
   return h >= (n < 24 ? 3.2 : 3.5);
 }
 
@@ -712,6 +834,13 @@ static bool name_before(const char *t, size_t op, size_t *ns, size_t *ne) {
     while(k > lim && t[k - 1] != q && t[k - 1] != '\n')
       k--;
     if(k == lim || t[k - 1] != q || k == e) return false;
+    if(comma) {
+      /* only the first argument of a call: setenv("TOKEN", "...") */
+      size_t b = k - 1;
+      while(b > lim && (t[b - 1] == ' ' || t[b - 1] == '\t'))
+        b--;
+      if(b == lim || t[b - 1] != '(') return false;
+    }
     *ns = k;
     *ne = e;
     return true;
@@ -828,6 +957,25 @@ static bool value_end(char c) {
          c == '&' || c == ',' || c == '"' || c == '\'' || c == '`';
 }
 
+/* winreg.OpenKeyEx, Status.DISASSOCIATED: a member of something, in
+ * code, where an unquoted secret would not even parse. */
+static bool member_expression(const char *v, size_t n) {
+  bool dot = false, start = true;
+  for(size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)v[i];
+    if(c == '.') {
+      if(start) return false;
+      dot = start = true;
+    } else if(is_(c, C_ALNUM) || c == '_' || c == '$') {
+      if(start && is_(c, C_DIGIT)) return false;
+      start = false;
+    } else {
+      return false;
+    }
+  }
+  return dot && !start;
+}
+
 /* An unquoted value after '=' (env files, shell, ini, query and
  * connection strings) or ': ' (YAML, HTTP headers): a single word that is
  * the whole rest of the line, or ends at a separator. Code (calls,
@@ -839,6 +987,8 @@ static size_t at_operator(scan *s, size_t i) {
   if(i + 1 >= n) return 0;
   if(op == '=' && (t[i + 1] == '=' || t[i + 1] == '>' || t[i + 1] == '~'))
     return 0;
+  /* comparisons (==, !=, <=, >=) compare with code, not a literal */
+  if(op == '=' && i > 0 && strchr("=!<>", t[i - 1]) && t[i - 1]) return 0;
   if(op == ':' && t[i + 1] != ' ' && t[i + 1] != '\t') return 0;
   size_t v = i + 1;
   while(v < n && (t[v] == ' ' || t[v] == '\t'))
@@ -872,6 +1022,7 @@ static size_t at_operator(scan *s, size_t i) {
   /* A provider token at v: the scan finds it there with its own kind. */
   hit h;
   if(word_start(t, v) && tok_provider(t, n, v, &h)) return 0;
+  if(member_expression(t + v, e - v)) return 0;
   if(!judge_value(s, ns, ne, v, e)) return 0;
   return e;
 }
