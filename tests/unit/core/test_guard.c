@@ -176,6 +176,27 @@ static void test_placeholder_keeps_shape(void **state) {
       {"const apiKey: string = \"Lm4Kx9Qw2Zr7Tn1Vb8Yc3Hd6Fg0Js5Pa\";",
        "const apiKey: string = \"<redacted:generic-secret>\";"},
       {"password: 'S3cure!Passw0rd'", "password: '<redacted:password>'"},
+      /* Go, PHP, Ruby, shell, a call's first argument, an ini file */
+      {"\tsecret := `Vq9Zr2Lm7Xk4Tn1Bw8Yc3Hd6Fg0Js5Pa`\n",
+       "\tsecret := `<redacted:generic-secret>`\n"},
+      {"'api_key' => 'Rk2Lm9Zq4Xv7Tn1Bw8Yc3Hd6Fg0Js5P',",
+       "'api_key' => '<redacted:generic-secret>',"},
+      {"client = Client.new(auth_token: \"Tq8Lm2Zr9Xk4Vn1Bw7Yc3Hd6Fg0Js5Pa\")",
+       "client = Client.new(auth_token: \"<redacted:generic-secret>\")"},
+      {"export DB_PASSWORD='c0rrect-H0rse!'",
+       "export DB_PASSWORD='<redacted:password>'"},
+      {"os.Setenv(\"SERVICE_TOKEN\", \"Zq8Lm2Tr9Xk4Vn1Bw7Yc3Hd6Fg0Js5Pa\")",
+       "os.Setenv(\"SERVICE_TOKEN\", \"<redacted:generic-secret>\")"},
+      {"[default]\naws_secret_access_key = Kq8Lm2Tr9Xk4Vn1Bw7Yc3Hd6Fg0Js5Pa/zXc+Q12\n",
+       "[default]\naws_secret_access_key = <redacted:aws-secret-key>\n"},
+      /* a token the name also describes keeps its own kind */
+      {"GITHUB_TOKEN=ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5",
+       "GITHUB_TOKEN=<redacted:github-token>"},
+      /* a private key inside a JSON string, with escaped line breaks */
+      {"{\"k\": \"-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBg\\n-----END PRIVATE "
+       "KEY-----\\n\"}",
+       "{\"k\": \"-----BEGIN PRIVATE KEY-----\\n<redacted:private-key>\\n-----END "
+       "PRIVATE KEY-----\\n\"}"},
   };
   for(size_t i = 0; i < CH_ARRAY_LEN(cases); i++) {
     char *out = redact_str(g, cases[i].in, NULL);
@@ -640,6 +661,24 @@ static void test_speed(void **state) {
   /* Generous, so a loaded machine or a sanitizer build does not fail it;
    * the number printed is what matters. */
   assert_true(best < (uint64_t)50 * 1000 * 1000);
+
+  /* Text made to trip every trigger: the bounded look-backs keep it
+   * linear. */
+  static const char *const nasty[] = {"key: ", "token=\"", "-----BEGIN ",
+                                      "a:// ", "\"api_key\": ", "==="};
+  for(size_t k = 0; k < CH_ARRAY_LEN(nasty); k++) {
+    ch_buf_reset(&text);
+    while(text.len < 100 * 1024)
+      assert_int_equal(ch_buf_append_str(&text, nasty[k]), CH_OK);
+    ch_buf_reset(&out);
+    uint64_t t0 = ch_now_ns();
+    assert_int_equal(ch_guard_redact(g, true, text.data, text.len, &out, NULL),
+                     CH_OK);
+    uint64_t dt = ch_now_ns() - t0;
+    print_message("redact: 100 KB of \"%s\" repeated in %.3f ms\n", nasty[k],
+                  (double)dt / 1e6);
+    assert_true(dt < (uint64_t)200 * 1000 * 1000);
+  }
   ch_buf_release(&out);
   ch_buf_release(&text);
   ch_guard_free(g);
