@@ -63,12 +63,24 @@ const char *ch_secret_kind_name(ch_secret_kind kind) {
 
 static const char *const default_deny[] = {
     ".env*",
-    "*.pem",          "*.key",         "*.p12",
-    "*.pfx",          "*.jks",         "*.keystore",
-    "id_rsa*",        "id_dsa*",       "id_ecdsa*",
-    "id_ed25519*",    "credentials*",  "secrets.*",
-    ".netrc",         ".npmrc",        ".pypirc",
-    ".git-credentials", "*.kdbx",      NULL,
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    "credentials*",
+    "secrets.*",
+    ".netrc",
+    ".npmrc",
+    ".pypirc",
+    ".git-credentials",
+    "*.kdbx",
+    NULL,
 };
 
 const char *const *ch_guard_default_deny(void) { return default_deny; }
@@ -96,8 +108,8 @@ static size_t list_len(const char *const *list) {
 }
 
 ch_guard *ch_guard_new(const ch_guard_options *options, ch_status *error) {
-  const char *const *deny = options && options->deny ? options->deny
-                                                      : default_deny;
+  const char *const *deny =
+      options && options->deny ? options->deny : default_deny;
   const char *const *extra = options ? options->deny_extra : NULL;
   size_t nd = list_len(deny), ne = list_len(extra);
   const char **all = ch_malloc(sizeof(char *) * (nd + ne + 1));
@@ -153,8 +165,8 @@ enum {
   C_URLSAFE = 8, /* '-' and '_', the extra letters of base64url */
   C_B64 = 16,    /* '+', '/', '=', the extra letters of base64 */
   C_HEX = 32,
-  C_SPACE = 64,  /* ' ', '\t', '\r', '\n', '\v', '\f' */
-  C_NAME = 128,  /* may be part of a name: alnum, '_', '-', '.', '$', '@' */
+  C_SPACE = 64, /* ' ', '\t', '\r', '\n', '\v', '\f' */
+  C_NAME = 128, /* may be part of a name: alnum, '_', '-', '.', '$', '@' */
 };
 #define C_ALNUM (C_LOWER | C_UPPER | C_DIGIT)
 
@@ -306,14 +318,21 @@ static bool tok_private_key(const char *t, size_t n, size_t i, hit *h) {
     }
   }
   size_t a = body, b = end;
-  if(has_prefix(t, n, a, "\r\n")) a += 2;
-  else if(a < n && t[a] == '\n') a++;
-  else if(has_prefix(t, n, a, "\\r\\n")) a += 4;
-  else if(has_prefix(t, n, a, "\\n")) a += 2;
+  if(has_prefix(t, n, a, "\r\n"))
+    a += 2;
+  else if(a < n && t[a] == '\n')
+    a++;
+  else if(has_prefix(t, n, a, "\\r\\n"))
+    a += 4;
+  else if(has_prefix(t, n, a, "\\n"))
+    a += 2;
   if(b > a && b < n) { /* keep the break before END, if any */
-    if(b - a >= 2 && memcmp(t + b - 2, "\r\n", 2) == 0) b -= 2;
-    else if(t[b - 1] == '\n') b--;
-    else if(b - a >= 2 && memcmp(t + b - 2, "\\n", 2) == 0) b -= 2;
+    if(b - a >= 2 && memcmp(t + b - 2, "\r\n", 2) == 0)
+      b -= 2;
+    else if(t[b - 1] == '\n')
+      b--;
+    else if(b - a >= 2 && memcmp(t + b - 2, "\\n", 2) == 0)
+      b -= 2;
   }
   if(b <= a) return false;
   *h = (hit){CH_SECRET_PRIVATE_KEY, a, b};
@@ -332,11 +351,13 @@ static bool tok_url_password(const char *t, size_t n, size_t i, hit *h) {
   size_t u = i + 3, at = 0, colon = 0;
   for(size_t k = u; k < n && k - u < 512; k++) {
     char c = t[k];
-    if(c == '/' || c == '?' || c == '#' || c == '"' || c == '\'' ||
-       c == '`' || c == '<' || c == '>' || c == '\\' || IS(t, k, C_SPACE))
+    if(c == '/' || c == '?' || c == '#' || c == '"' || c == '\'' || c == '`' ||
+       c == '<' || c == '>' || c == '\\' || IS(t, k, C_SPACE))
       break;
-    if(c == '@') at = k;
-    else if(c == ':' && !colon && !at) colon = k;
+    if(c == '@')
+      at = k;
+    else if(c == ':' && !colon && !at)
+      colon = k;
   }
   if(!at || !colon || colon > at || at == colon + 1) return false;
   char first = t[colon + 1];
@@ -348,9 +369,9 @@ static bool tok_url_password(const char *t, size_t n, size_t i, hit *h) {
     k++;
   if(k == at) return false;
   /* Documentation's stand-ins ("user:password@", "joe:pass@") */
-  static const char *const stand_ins[] = {"password", "pass", "passwd", "pwd",
-                                          "pw", "secret", "changeme", "foo",
-                                          "bar", "test", "example", "xxx"};
+  static const char *const stand_ins[] = {
+      "password", "pass", "passwd", "pwd",  "pw",      "secret",
+      "changeme", "foo",  "bar",    "test", "example", "xxx"};
   size_t plen = at - colon - 1;
   if(plen <= 2) return false;
   for(size_t q = 0; q < CH_ARRAY_LEN(stand_ins); q++) {
@@ -394,8 +415,8 @@ static bool tok_provider(const char *t, size_t n, size_t i, hit *h) {
     }
     return false;
   case 'x':
-    if(n - i > 5 && has_prefix(t, n, i, "xox") &&
-       strchr("abprsec", t[i + 3]) && t[i + 3] && t[i + 4] == '-') {
+    if(n - i > 5 && has_prefix(t, n, i, "xox") && strchr("abprsec", t[i + 3]) &&
+       t[i + 3] && t[i + 4] == '-') {
       size_t r = run(t, n, i + 5, C_ALNUM | C_URLSAFE, 512);
       if(r >= 10 && mixed(t, i + 5, i + 5 + r)) {
         *h = (hit){CH_SECRET_SLACK_TOKEN, i, i + 5 + r};
@@ -414,19 +435,18 @@ static bool tok_provider(const char *t, size_t n, size_t i, hit *h) {
     if(tok_run(t, n, i, "sk-", an, 32, CH_SECRET_OPENAI_KEY, h) &&
        mixed(t, i + 3, h->end))
       return true;
-    return tok_fixed(t, n, i, "shpat_", C_HEX, 32, an,
-                     CH_SECRET_SHOPIFY_TOKEN, h) ||
-           tok_fixed(t, n, i, "shpss_", C_HEX, 32, an,
-                     CH_SECRET_SHOPIFY_TOKEN, h) ||
-           tok_fixed(t, n, i, "shpca_", C_HEX, 32, an,
-                     CH_SECRET_SHOPIFY_TOKEN, h) ||
-           tok_fixed(t, n, i, "shppa_", C_HEX, 32, an,
-                     CH_SECRET_SHOPIFY_TOKEN, h);
+    return tok_fixed(t, n, i, "shpat_", C_HEX, 32, an, CH_SECRET_SHOPIFY_TOKEN,
+                     h) ||
+           tok_fixed(t, n, i, "shpss_", C_HEX, 32, an, CH_SECRET_SHOPIFY_TOKEN,
+                     h) ||
+           tok_fixed(t, n, i, "shpca_", C_HEX, 32, an, CH_SECRET_SHOPIFY_TOKEN,
+                     h) ||
+           tok_fixed(t, n, i, "shppa_", C_HEX, 32, an, CH_SECRET_SHOPIFY_TOKEN,
+                     h);
   case 'r':
     return tok_run(t, n, i, "rk_live_", an, 20, CH_SECRET_STRIPE_KEY, h) ||
            tok_run(t, n, i, "rk_test_", an, 20, CH_SECRET_STRIPE_KEY, h);
-  case 'w':
-    return tok_run(t, n, i, "whsec_", an, 24, CH_SECRET_STRIPE_KEY, h);
+  case 'w': return tok_run(t, n, i, "whsec_", an, 24, CH_SECRET_STRIPE_KEY, h);
   case 'e': return tok_jwt(t, n, i, h);
   case 'y':
     return tok_run(t, n, i, "ya29.", u, 20, CH_SECRET_GOOGLE_OAUTH, h) &&
@@ -436,17 +456,16 @@ static bool tok_provider(const char *t, size_t n, size_t i, hit *h) {
   case 'n':
     return tok_fixed(t, n, i, "npm_", an, 36, u, CH_SECRET_NPM_TOKEN, h) &&
            mixed(t, i + 4, h->end);
-  case 'p':
-    return tok_run(t, n, i, "pypi-AgE", u, 50, CH_SECRET_PYPI_TOKEN, h);
+  case 'p': return tok_run(t, n, i, "pypi-AgE", u, 50, CH_SECRET_PYPI_TOKEN, h);
   case 'h':
     if(tok_run(t, n, i, "hf_", an, 30, CH_SECRET_HUGGINGFACE_TOKEN, h) &&
        mixed(t, i + 3, h->end))
       return true;
     return false;
   case 'S':
-    if(has_prefix(t, n, i, "SG.") &&
-       run(t, n, i + 3, u, 22) == 22 && i + 25 < n && t[i + 25] == '.' &&
-       run(t, n, i + 26, u, 43) == 43 && end_ok(t, n, i + 69, u)) {
+    if(has_prefix(t, n, i, "SG.") && run(t, n, i + 3, u, 22) == 22 &&
+       i + 25 < n && t[i + 25] == '.' && run(t, n, i + 26, u, 43) == 43 &&
+       end_ok(t, n, i + 69, u)) {
       *h = (hit){CH_SECRET_SENDGRID_KEY, i, i + 69};
       return true;
     }
@@ -494,7 +513,7 @@ static bool word_has_n(const char *w, size_t n, const char *s, size_t k) {
 /* For string literals, so the lengths are constants. */
 #define word_is(w, n, lit) word_is_n((w), (n), (lit), sizeof(lit) - 1)
 #define word_has(w, n, lit) word_has_n((w), (n), (lit), sizeof(lit) - 1)
-#define word_starts(w, n, lit)                                                \
+#define word_starts(w, n, lit)                                                 \
   ((n) >= sizeof(lit) - 1 && memcmp((w), (lit), sizeof(lit) - 1) == 0)
 
 /* Whether name[0..n) contains, in any case, one of the stems a sensitive
@@ -503,7 +522,7 @@ static bool name_mentions(const char *name, size_t n) {
   static const struct {
     const char *s;
     size_t n;
-  } stems[] = {{"key", 3}, {"secret", 6}, {"token", 5}, {"pass", 4},
+  } stems[] = {{"key", 3}, {"secret", 6},      {"token", 5}, {"pass", 4},
                {"pwd", 3}, {"credential", 10}, {"auth", 4}};
   for(size_t i = 0; i < n; i++) {
     char c = (char)(name[i] | 0x20);
@@ -525,14 +544,14 @@ static bool name_mentions(const char *name, size_t n) {
 static bool qualifier(const char *w, size_t n) {
   if(n < 2 || n > 11) return false;
   static const char *const q[] = {
-      "id",     "ids",   "name",   "names",  "type",   "types",
-      "url",    "uri",   "path",   "file",   "dir",    "env",
-      "var",    "field", "label",  "header", "prefix", "suffix",
-      "format", "len",   "length", "size",   "count",  "hash",
-      "digest", "fingerprint", "version", "endpoint", "param", "kind",
-      "mode",   "help",  "hint",   "placeholder", "regex", "pattern",
-      "expiry", "expires", "ttl",  "policy", "provider", "scope",
-      "scopes", "source", "store", "class",  "index",  "column",
+      "id",     "ids",         "name",    "names",       "type",     "types",
+      "url",    "uri",         "path",    "file",        "dir",      "env",
+      "var",    "field",       "label",   "header",      "prefix",   "suffix",
+      "format", "len",         "length",  "size",        "count",    "hash",
+      "digest", "fingerprint", "version", "endpoint",    "param",    "kind",
+      "mode",   "help",        "hint",    "placeholder", "regex",    "pattern",
+      "expiry", "expires",     "ttl",     "policy",      "provider", "scope",
+      "scopes", "source",      "store",   "class",       "index",    "column",
       "attr",   "arn"};
   for(size_t k = 0; k < CH_ARRAY_LEN(q); k++)
     if(w[0] == q[k][0] && strlen(q[k]) == n && memcmp(w, q[k], n) == 0)
@@ -543,9 +562,10 @@ static bool qualifier(const char *w, size_t n) {
 static sense word_sense(const char *w, size_t n) {
   if(word_has(w, n, "password") || word_has(w, n, "passwd") ||
      word_has(w, n, "passphrase") || word_is(w, n, "pwd") ||
-     word_is(w, n, "pass") || word_is(w, n, "dbpass"))
+     word_is(w, n, "pass") || word_is(w, n, "dbpass") || word_is(w, n, "pw"))
     return SENSE_PASSWORD;
-  if(word_has(w, n, "secret") || word_has(w, n, "credential")) return SENSE_SECRET;
+  if(word_has(w, n, "secret") || word_has(w, n, "credential"))
+    return SENSE_SECRET;
   if(word_has(w, n, "token") && !word_has(w, n, "tokeniz")) return SENSE_SECRET;
   if(word_is(w, n, "key") || word_is(w, n, "keys") || word_is(w, n, "apikey") ||
      word_is(w, n, "accesskey") || word_is(w, n, "privatekey") ||
@@ -632,8 +652,7 @@ static bool is_reference(const char *v, size_t n) {
 
 static bool is_vowel(unsigned char c) {
   c |= 0x20;
-  return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u' ||
-         c == 'y';
+  return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u' || c == 'y';
 }
 
 /* One run of letters and digits that reads as a word of code rather than
@@ -655,8 +674,10 @@ static bool word_like(const char *v, size_t n) {
     }
     letters++;
     vowels += is_vowel(c);
-    if(is_(c, C_LOWER)) lower = true;
-    else upper = true;
+    if(is_(c, C_LOWER))
+      lower = true;
+    else
+      upper = true;
   }
   if(groups > 2) return false;
   if(!letters) return true;
@@ -710,8 +731,8 @@ static bool identifier_like(const char *v, size_t n) {
     total += i - a;
     if(!word_like(v + a, i - a)) odd += i - a;
   }
-  /* A path of names may hold one odd name ("cryptoKeys" in a path); random strings
-   * split by '/' or '+' are odd all over. */
+  /* A path of names may hold one odd name ("cryptoKeys" in a path); random
+   * strings split by '/' or '+' are odd all over. */
   return runs >= 3 ? odd * 3 <= total : odd == 0;
 }
 
@@ -750,9 +771,8 @@ static bool value_secret(const char *v, size_t n, sense s) {
     if(!is_(c, C_ALNUM | C_URLSAFE) && !strchr("./:", c)) punct = true;
   }
   if(seen == C_DIGIT || !seen) return false; /* numbers, dates, phones */
-  if(n >= 10 && is_((unsigned char)v[0], C_DIGIT) && v[4] == '-' &&
-     v[7] == '-')
-    return false; /* 2016-09-08T21:47:36Z */
+  if(n >= 10 && is_((unsigned char)v[0], C_DIGIT) && v[4] == '-' && v[7] == '-')
+    return false;                 /* 2016-09-08T21:47:36Z */
   if(is_uuid(v, n)) return false; /* ids far more often than keys */
   if(sequential(v, n)) return false;
   /* Punctuation beyond - _ . is what people put in passwords, and no
@@ -873,8 +893,7 @@ static bool name_before(const char *t, size_t op, size_t *ns, size_t *ne) {
 
 /* "Bearer abc", "Basic abc", "token abc": the scheme word stays. */
 static size_t auth_scheme(const char *v, size_t n) {
-  static const char *const schemes[] = {"bearer ", "basic ", "token ",
-                                        "bot "};
+  static const char *const schemes[] = {"bearer ", "basic ", "token ", "bot "};
   for(size_t k = 0; k < CH_ARRAY_LEN(schemes); k++) {
     size_t len = strlen(schemes[k]);
     if(n <= len) continue;
@@ -890,10 +909,17 @@ static size_t auth_scheme(const char *v, size_t n) {
   return 0;
 }
 
+/* The kind of a value judged by its name: AWS secret access keys are 40
+ * bytes of base64 under a name with "aws" in it. */
 static ch_secret_kind assigned_kind(sense se, bool aws, const char *v,
                                     size_t n) {
   if(se == SENSE_PASSWORD) return CH_SECRET_PASSWORD;
-  if(aws && n == 40) return CH_SECRET_AWS_SECRET_KEY;
+  if(aws && n == 40) {
+    size_t k = 0;
+    while(k < n && is_((unsigned char)v[k], C_ALNUM | C_B64) && v[k] != '=')
+      k++;
+    if(k == n) return CH_SECRET_AWS_SECRET_KEY;
+  }
   return CH_SECRET_GENERIC;
 }
 
@@ -905,8 +931,7 @@ static bool judge_value(scan *s, size_t ns, size_t ne, size_t a, size_t b) {
   bool aws;
   sense se = name_sense(t + ns, ne - ns, &aws);
   if(se == SENSE_NONE) return false;
-  if(se == SENSE_SECRET || se == SENSE_PASSWORD)
-    a += auth_scheme(t + a, b - a);
+  a += auth_scheme(t + a, b - a);
   if(a >= b) return false;
   hit h;
   if(word_start(t, a) && tok_provider(t, b, a, &h)) {
@@ -1144,8 +1169,8 @@ void ch_guard_options_owned_release(ch_guard_options_owned *self) {
   memset(self, 0, sizeof(*self));
 }
 
-static void problem(ch_buf *problems, const char *origin, const char *fmt,
-                    ...) CH_PRINTF(3, 4);
+static void problem(ch_buf *problems, const char *origin, const char *fmt, ...)
+    CH_PRINTF(3, 4);
 static void problem(ch_buf *problems, const char *origin, const char *fmt,
                     ...) {
   if(!problems) return;
@@ -1159,9 +1184,8 @@ static void problem(ch_buf *problems, const char *origin, const char *fmt,
 
 /* A list of strings; entries that are not strings are reported and left
  * out. Returns false (and sets nothing) when the field is not an array. */
-static bool read_globs(const cJSON *item, const char *origin,
-                       const char *field, ch_buf *problems, char ***out,
-                       bool *bad) {
+static bool read_globs(const cJSON *item, const char *origin, const char *field,
+                       ch_buf *problems, char ***out, bool *bad) {
   if(!cJSON_IsArray(item)) {
     problem(problems, origin, "guard.%s: expected an array of strings", field);
     *bad = true;
@@ -1220,7 +1244,8 @@ ch_status ch_guard_options_from_json(ch_guard_options_owned *out,
           if(cJSON_IsBool(f)) {
             out->options.redact_local = cJSON_IsTrue(f);
           } else {
-            problem(problems, origin, "guard.redactLocal: expected true or false");
+            problem(problems, origin,
+                    "guard.redactLocal: expected true or false");
             bad = true;
           }
         } else {

@@ -187,15 +187,18 @@ static void test_placeholder_keeps_shape(void **state) {
        "export DB_PASSWORD='<redacted:password>'"},
       {"os.Setenv(\"SERVICE_TOKEN\", \"Zq8Lm2Tr9Xk4Vn1Bw7Yc3Hd6Fg0Js5Pa\")",
        "os.Setenv(\"SERVICE_TOKEN\", \"<redacted:generic-secret>\")"},
-      {"[default]\naws_secret_access_key = Kq8Lm2Tr9Xk4Vn1Bw7Yc3Hd6Fg0Js5Pa/zXc+Q12\n",
+      {"[default]\naws_secret_access_key = "
+       "Kq8Lm2Tr9Xk4Vn1Bw7Yc3Hd6Fg0Js5Pa/zXc+Q12\n",
        "[default]\naws_secret_access_key = <redacted:aws-secret-key>\n"},
       /* a token the name also describes keeps its own kind */
       {"GITHUB_TOKEN=ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5",
        "GITHUB_TOKEN=<redacted:github-token>"},
       /* a private key inside a JSON string, with escaped line breaks */
-      {"{\"k\": \"-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBg\\n-----END PRIVATE "
+      {"{\"k\": \"-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBg\\n-----END "
+       "PRIVATE "
        "KEY-----\\n\"}",
-       "{\"k\": \"-----BEGIN PRIVATE KEY-----\\n<redacted:private-key>\\n-----END "
+       "{\"k\": \"-----BEGIN PRIVATE "
+       "KEY-----\\n<redacted:private-key>\\n-----END "
        "PRIVATE KEY-----\\n\"}"},
   };
   for(size_t i = 0; i < CH_ARRAY_LEN(cases); i++) {
@@ -257,21 +260,42 @@ static void test_deny_defaults(void **state) {
   (void)state;
   ch_guard *g = ch_guard_new(NULL, NULL);
   static const char *const denied[] = {
-      ".env",         ".env.local",        "services/api/.env.production",
-      "certs/server.pem", "tls/site.key",  "id_rsa",
-      "home/.ssh/id_rsa.pub", "id_ed25519", "store/client.p12",
-      "credentials",  "aws/credentials.json", "config/secrets.yaml",
-      "secrets.json", "ID_RSA",            "Config/.ENV",
-      "Certs/SERVER.PEM", "./.env",        "/deploy/.env",
-      ".envrc",       "secrets.d/db.txt",
+      ".env",
+      ".env.local",
+      "services/api/.env.production",
+      "certs/server.pem",
+      "tls/site.key",
+      "id_rsa",
+      "home/.ssh/id_rsa.pub",
+      "id_ed25519",
+      "store/client.p12",
+      "credentials",
+      "aws/credentials.json",
+      "config/secrets.yaml",
+      "secrets.json",
+      "ID_RSA",
+      "Config/.ENV",
+      "Certs/SERVER.PEM",
+      "./.env",
+      "/deploy/.env",
+      ".envrc",
+      "secrets.d/db.txt",
       /* inside a denied directory, as git has it */
       "docs/id_rsa_explained.txt/x",
   };
   static const char *const allowed[] = {
-      "src/env.c",      "environment.py", "keys.go",
-      "src/secrets_manager.go", "monkey.py", "README.md",
-      "src/credential_store.rs", "pem/README.md", "keyboard.key.md",
-      "docs/rsa_keys.txt", "", "lib/environ.py",
+      "src/env.c",
+      "environment.py",
+      "keys.go",
+      "src/secrets_manager.go",
+      "monkey.py",
+      "README.md",
+      "src/credential_store.rs",
+      "pem/README.md",
+      "keyboard.key.md",
+      "docs/rsa_keys.txt",
+      "",
+      "lib/environ.py",
   };
   for(size_t i = 0; i < CH_ARRAY_LEN(denied); i++)
     if(!ch_guard_path_denied(g, denied[i]))
@@ -398,8 +422,9 @@ static void test_boundaries(void **state) {
   expect(g, "k = '''-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk\n",
          "k = '''-----BEGIN EC PRIVATE KEY-----\n<redacted:private-key>");
   /* public keys and certificates are not secrets */
-  expect(g, "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcD\n"
-            "-----END PUBLIC KEY-----\n",
+  expect(g,
+         "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcD\n"
+         "-----END PUBLIC KEY-----\n",
          "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcD\n"
          "-----END PUBLIC KEY-----\n");
   /* weak or referenced values stay */
@@ -408,9 +433,13 @@ static void test_boundaries(void **state) {
          "DB_URL=mysql://root:${DB_PASS}@db/app");
   /* JWT, several secrets on one line, empty text */
   expect(g,
-         "a eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U b",
+         "a "
+         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+         "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U b",
          "a <redacted:jwt> b");
-  expect(g, "t1=xoxb-1234567890-ABCdef123456 t2=npm_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5",
+  expect(g,
+         "t1=xoxb-1234567890-ABCdef123456 "
+         "t2=npm_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5",
          "t1=<redacted:slack-token> t2=<redacted:npm-token>");
   expect(g, "", "");
   out = redact(g, true, NULL, 0, NULL, &n);
@@ -422,12 +451,14 @@ static void test_boundaries(void **state) {
 static void test_invalid_utf8(void **state) {
   (void)state;
   ch_guard *g = ch_guard_new(NULL, NULL);
-  static const char in[] = "\xff\xfe caf\xc3\xa9 \xe2\x82 \x00 "
-                           "token='sk_live_aB3dE5fG7hJ9kL1mN3pQ5rS7' \xc0\xaf"
-                           "\xed\xa0\x80 password=\"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\"";
-  static const char want[] = "\xff\xfe caf\xc3\xa9 \xe2\x82 \x00 "
-                             "token='<redacted:stripe-key>' \xc0\xaf"
-                             "\xed\xa0\x80 password=\"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\"";
+  static const char in[] =
+      "\xff\xfe caf\xc3\xa9 \xe2\x82 \x00 "
+      "token='sk_live_aB3dE5fG7hJ9kL1mN3pQ5rS7' \xc0\xaf"
+      "\xed\xa0\x80 password=\"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\"";
+  static const char want[] =
+      "\xff\xfe caf\xc3\xa9 \xe2\x82 \x00 "
+      "token='<redacted:stripe-key>' \xc0\xaf"
+      "\xed\xa0\x80 password=\"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\"";
   size_t n;
   ch_guard_stats stats = {0};
   char *out = redact(g, true, in, sizeof(in) - 1, &stats, &n);
@@ -446,9 +477,9 @@ static void test_output_cap(void **state) {
   assert_int_equal(ch_buf_append_str(&out, "kept:"), CH_OK);
   ch_guard_stats stats = {0};
   /* too large for the cap: nothing half-redacted is left behind */
-  assert_int_equal(ch_guard_redact(g, true, sample, strlen(sample), &out,
-                                   &stats),
-                   CH_ERR_TOO_LARGE);
+  assert_int_equal(
+      ch_guard_redact(g, true, sample, strlen(sample), &out, &stats),
+      CH_ERR_TOO_LARGE);
   assert_int_equal(out.len, 5);
   assert_string_equal(out.data, "kept:");
   assert_int_equal(stats.redactions, 0);
@@ -526,7 +557,8 @@ static void test_stats_and_log(void **state) {
   ch_log_set_sink(NULL, NULL);
   assert_int_equal(c.lines, 1);
   assert_string_equal(
-      c.text, "guard: redacted 3 secrets (gitlab-token 2, jwt 1) in src/app.py");
+      c.text,
+      "guard: redacted 3 secrets (gitlab-token 2, jwt 1) in src/app.py");
   assert_null(strstr(c.text, "glpat"));
   ch_guard_free(g);
 }
@@ -563,9 +595,8 @@ static void test_options_json(void **state) {
   cJSON *obj = cJSON_Parse(
       "{\"deny\": [\"*.db\", \"vault/\"], \"denyExtra\": [\"*.tfstate\"],"
       " \"redactLocal\": true}");
-  assert_int_equal(ch_guard_options_from_json(&o, obj, "config.json",
-                                              &problems),
-                   CH_OK);
+  assert_int_equal(
+      ch_guard_options_from_json(&o, obj, "config.json", &problems), CH_OK);
   cJSON_Delete(obj);
   assert_null(problems.data);
   assert_true(o.options.redact_local);
@@ -585,9 +616,9 @@ static void test_options_json(void **state) {
   ch_guard_options_owned_init(&o);
   obj = cJSON_Parse("{\"deny\": [\"*.db\", 3, \"\"], \"denyExtra\": \"*.x\","
                     " \"redactLocal\": \"yes\", \"denyExtras\": []}");
-  assert_int_equal(ch_guard_options_from_json(&o, obj, "config.json",
-                                              &problems),
-                   CH_ERR_INVALID);
+  assert_int_equal(
+      ch_guard_options_from_json(&o, obj, "config.json", &problems),
+      CH_ERR_INVALID);
   cJSON_Delete(obj);
   assert_string_equal(problems.data,
                       "config.json: guard.deny[1]: expected a string\n"
@@ -604,8 +635,7 @@ static void test_options_json(void **state) {
   /* a later source overrides; null restores the default */
   ch_buf_reset(&problems);
   obj = cJSON_Parse("{\"deny\": null, \"redactLocal\": false}");
-  assert_int_equal(ch_guard_options_from_json(&o, obj, NULL, &problems),
-                   CH_OK);
+  assert_int_equal(ch_guard_options_from_json(&o, obj, NULL, &problems), CH_OK);
   cJSON_Delete(obj);
   assert_null(o.options.deny);
   assert_int_equal(problems.len, 0);
@@ -664,7 +694,7 @@ static void test_speed(void **state) {
 
   /* Text made to trip every trigger: the bounded look-backs keep it
    * linear. */
-  static const char *const nasty[] = {"key: ", "token=\"", "-----BEGIN ",
+  static const char *const nasty[] = {"key: ", "token=\"",      "-----BEGIN ",
                                       "a:// ", "\"api_key\": ", "==="};
   for(size_t k = 0; k < CH_ARRAY_LEN(nasty); k++) {
     ch_buf_reset(&text);
