@@ -39,8 +39,10 @@
  *    "hunter2" (a password needs three of lower, upper, digit and
  *    punctuation, or two and twelve bytes). Documentation stand-ins in
  *    URLs ("user:password@") are kept too. A secret split across lines is
- *    not recognised (key blocks aside). Text for a local model is copied
- *    unchanged unless the options say redact_local.
+ *    not recognised (key blocks aside), and neither is a token cut in
+ *    half: redact a whole file (or whole lines) first, then cut snippets
+ *    from the result. Text for a local model is copied unchanged unless
+ *    the options say redact_local.
  *
  * The guard never logs or returns a secret: ch_guard_stats counts
  * redactions per kind, and ch_guard_stats_log writes those counts with
