@@ -891,6 +891,50 @@ static bool name_before(const char *t, size_t op, size_t *ns, size_t *ne) {
   return true;
 }
 
+static bool equals_nocase(const char *a, size_t n, const char *lit) {
+  size_t i = 0;
+  while(i < n && lit[i] && (a[i] | 0x20) == lit[i])
+    i++;
+  return i == n && !lit[i];
+}
+
+/* A value whose name is "value" takes its name from a sibling "name" or
+ * "key" just before it: Kubernetes env entries ("- name: DB_PASSWORD" then
+ * "value: ..."), .NET settings (<add key="ApiKey" value="..."/>). Looks
+ * back at most two lines. */
+static void paired_name(const char *t, size_t *ns, size_t *ne) {
+  if(!equals_nocase(t + *ns, *ne - *ns, "value")) return;
+  size_t lim = *ns > NAME_LOOKBACK ? *ns - NAME_LOOKBACK : 0;
+  int lines = 0;
+  for(size_t k = *ns; k > lim && lines <= 2; k--) {
+    char c = t[k - 1];
+    if(c == '\n') lines++;
+    if(c != ':' && c != '=') continue;
+    /* the field before the operator: name or key, perhaps quoted */
+    size_t e = k - 1;
+    while(e > lim && (t[e - 1] == '"' || t[e - 1] == '\'' || t[e - 1] == ' '))
+      e--;
+    size_t b = e;
+    while(b > lim && IS(t, b - 1, C_ALNUM))
+      b--;
+    if(!equals_nocase(t + b, e - b, "name") &&
+       !equals_nocase(t + b, e - b, "key"))
+      continue;
+    /* the sibling's value: the name to judge */
+    size_t v = k;
+    while(t[v] == ' ' || t[v] == '"' || t[v] == '\'')
+      v++;
+    size_t w = v;
+    while(w < *ns && IS(t, w, C_NAME))
+      w++;
+    if(w > v) {
+      *ns = v;
+      *ne = w;
+    }
+    return;
+  }
+}
+
 /* "Bearer abc", "Basic abc", "token abc": the scheme word stays. */
 static size_t auth_scheme(const char *v, size_t n) {
   static const char *const schemes[] = {"bearer ", "basic ", "token ", "bot "};
@@ -962,6 +1006,7 @@ static size_t at_quote(scan *s, size_t q) {
   if(op != '=' && op != ':' && op != ',' && op != '>') return 0;
   size_t ns, ne;
   if(!name_before(t, j - 1, &ns, &ne)) return 0;
+  paired_name(t, &ns, &ne);
   bool aws;
   if(name_sense(t + ns, ne - ns, &aws) == SENSE_NONE) return 0;
   if(q + 2 < n && t[q + 1] == quote && t[q + 2] == quote) return 0;
@@ -1021,6 +1066,7 @@ static size_t at_operator(scan *s, size_t i) {
   if(v >= n || value_end(t[v]) || t[v] == '|' || t[v] == '>') return 0;
   size_t ns, ne;
   if(!name_before(t, i, &ns, &ne)) return 0;
+  paired_name(t, &ns, &ne);
   bool aws;
   if(name_sense(t + ns, ne - ns, &aws) == SENSE_NONE) return 0;
   size_t e = v;

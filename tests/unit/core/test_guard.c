@@ -190,6 +190,18 @@ static void test_placeholder_keeps_shape(void **state) {
       {"[default]\naws_secret_access_key = "
        "Kq8Lm2Tr9Xk4Vn1Bw7Yc3Hd6Fg0Js5Pa/zXc+Q12\n",
        "[default]\naws_secret_access_key = <redacted:aws-secret-key>\n"},
+      /* a "value" named by its sibling: Kubernetes env, .NET settings */
+      {"env:\n  - name: LOG_LEVEL\n    value: debug\n"
+       "  - name: DB_PASSWORD\n    value: \"Xk9#mP2$vL7q\"\n"
+       "  - name: API_TOKEN\n    value: Tq8Lm2Zr9Xk4Vn1Bw7Yc3Hd6Fg0Js5Pa\n",
+       "env:\n  - name: LOG_LEVEL\n    value: debug\n"
+       "  - name: DB_PASSWORD\n    value: \"<redacted:password>\"\n"
+       "  - name: API_TOKEN\n    value: <redacted:generic-secret>\n"},
+      {"<add key=\"ServiceApiKey\" value=\"Lm4Kx9Qw2Zr7Tn1Vb8Yc3Hd6Fg0Js5Pa\" "
+       "/>",
+       "<add key=\"ServiceApiKey\" value=\"<redacted:generic-secret>\" />"},
+      {"<add key=\"Theme\" value=\"Lm4Kx9Qw2Zr7Tn1Vb8Yc3Hd6Fg0Js5Pa\" />",
+       "<add key=\"Theme\" value=\"Lm4Kx9Qw2Zr7Tn1Vb8Yc3Hd6Fg0Js5Pa\" />"},
       /* a token the name also describes keeps its own kind */
       {"GITHUB_TOKEN=ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5",
        "GITHUB_TOKEN=<redacted:github-token>"},
@@ -336,6 +348,23 @@ static void test_deny_custom(void **state) {
   assert_true(ch_guard_path_denied(g, ".env"));
   assert_false(ch_guard_path_denied(g, ".env.example"));
   assert_true(ch_guard_path_denied(g, ".env.local"));
+  ch_guard_free(g);
+
+  /* gitignore rules: "**", anchored paths, and no re-including a file
+   * whose directory is denied */
+  const char *const deep[] = {
+      "**/fixtures/*.json", "a/**/b.txt", "vault/", "!vault/readme.md", "*.log",
+      "!keep.log",          NULL};
+  o = (ch_guard_options){.deny = deep};
+  g = ch_guard_new(&o, NULL);
+  assert_true(ch_guard_path_denied(g, "fixtures/x.json"));
+  assert_true(ch_guard_path_denied(g, "tests/unit/fixtures/x.json"));
+  assert_false(ch_guard_path_denied(g, "tests/fixtures/sub/x.json"));
+  assert_true(ch_guard_path_denied(g, "a/b.txt"));
+  assert_true(ch_guard_path_denied(g, "a/x/y/b.txt"));
+  assert_true(ch_guard_path_denied(g, "vault/readme.md"));
+  assert_true(ch_guard_path_denied(g, "x/debug.log"));
+  assert_false(ch_guard_path_denied(g, "x/keep.log"));
   ch_guard_free(g);
 
   /* an empty list denies nothing; empty globs are skipped */
