@@ -141,6 +141,14 @@ static void test_secrets_fixture(void **state) {
   }
   ch_guard_free(g);
   assert_int_equal(files, 7);
+  /* every file of the fixture is in the manifest */
+  DIR *d = opendir(FIXTURES "/secrets");
+  assert_non_null(d);
+  size_t on_disk = 0;
+  for(struct dirent *e = readdir(d); e; e = readdir(d))
+    on_disk += e->d_name[0] != '.' && strcmp(e->d_name, "MANIFEST") != 0;
+  closedir(d);
+  assert_int_equal(on_disk, files);
   size_t kinds = 0;
   for(int k = 0; k < CH_SECRET_KIND_COUNT; k++)
     kinds += kinds_seen[k];
