@@ -1,5 +1,6 @@
 /* Tests for core/src/guard.c: deny globs, secret redaction, options. */
 #include <dirent.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -781,6 +782,56 @@ static void test_random_input(void **state) {
   ch_guard_free(g);
 }
 
+/* ---- threads ------------------------------------------------------------- */
+
+typedef struct shared_work {
+  const ch_guard *guard;
+  const char *text;
+  size_t len;
+  const char *want;
+  size_t want_len;
+  int mismatches;
+} shared_work;
+
+static void *redact_many(void *arg) {
+  shared_work *w = arg;
+  for(int i = 0; i < 50; i++) {
+    ch_buf out;
+    ch_buf_init(&out, (size_t)1 << 20);
+    if(ch_guard_redact(w->guard, true, w->text, w->len, &out, NULL) ||
+       out.len != w->want_len || memcmp(out.data, w->want, out.len) != 0)
+      w->mismatches++;
+    ch_buf_release(&out);
+    /* deny lookups from the same threads */
+    if(!ch_guard_path_denied(w->guard, "a/.env") ||
+       ch_guard_path_denied(w->guard, "a/env.c"))
+      w->mismatches++;
+  }
+  return NULL;
+}
+
+/* One guard shared by threads gives each the same answer. */
+static void test_threads(void **state) {
+  (void)state;
+  size_t len, want_len;
+  char *text = read_all(FIXTURES "/secrets/settings.json", &len);
+  ch_guard *g = ch_guard_new(NULL, NULL);
+  shared_work w[4];
+  pthread_t th[4];
+  char *want = redact(g, true, text, len, NULL, &want_len);
+  for(int i = 0; i < 4; i++) {
+    w[i] = (shared_work){g, text, len, want, want_len, 0};
+    assert_int_equal(pthread_create(&th[i], NULL, redact_many, &w[i]), 0);
+  }
+  for(int i = 0; i < 4; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(w[i].mismatches, 0);
+  }
+  free(want);
+  free(text);
+  ch_guard_free(g);
+}
+
 /* ---- speed --------------------------------------------------------------- */
 
 static void test_speed(void **state) {
@@ -856,6 +907,7 @@ int main(void) {
       cmocka_unit_test(test_kind_names),
       cmocka_unit_test(test_options_json),
       cmocka_unit_test(test_random_input),
+      cmocka_unit_test(test_threads),
       cmocka_unit_test(test_speed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
