@@ -219,6 +219,10 @@ typedef struct ch_provider {
    * loop); cancel undoes whatever start left pending. */
   ch_status (*start)(ch_model_call *call);
   void (*cancel)(ch_model_call *call);
+
+  /* The index published a new snapshot (loop thread; several publications
+   * between two loop turns are told once). May be NULL. */
+  void (*index_changed)(ch_model *model);
 } ch_provider;
 
 /* The table, in order; NULL-terminated. */
@@ -252,6 +256,8 @@ size_t ch_models_count(const ch_models *self);
 ch_model *ch_models_at(ch_models *self, size_t i);
 /* The model named name, or NULL. */
 ch_model *ch_models_find(ch_models *self, const char *name);
+/* Tells every model whose provider wants it that the index changed. */
+void ch_models_index_changed(ch_models *self);
 /* The first configured model (builtin when none is). */
 ch_model *ch_models_default(ch_models *self);
 
