@@ -243,9 +243,10 @@ extern const ch_provider ch_provider_builtin;
 
 /* ---- the set of models -------------------------------------------------- */
 
-/* Models from configs (copied). With n == 0 the set holds only the builtin
- * model, named "builtin". Entries whose provider fails to initialise are
- * reported in problems (may be NULL) and left out. env is copied. */
+/* Models from configs (copied). Entries whose provider fails to initialise
+ * are reported in problems (may be NULL) and left out. When no model is
+ * left (n == 0 included) the set holds only the builtin model, named
+ * "builtin". env is copied; returns NULL only without env->loop. */
 ch_models *ch_models_new(const ch_models_env *env,
                          const ch_model_config *configs, size_t n,
                          ch_buf *problems);
