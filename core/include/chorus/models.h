@@ -152,6 +152,11 @@ typedef struct ch_model_request {
 typedef struct ch_models_env {
   ch_loop *loop;   /* borrowed; required */
   ch_index *index; /* borrowed; may be NULL (builtin then answers nothing) */
+  /* Nothing else runs yet (a command line tool before its loop): providers
+   * may take their time in model_init to be ready for the first request
+   * (the builtin model builds from the index then, instead of in the
+   * background). */
+  bool blocking_init;
   /* Looks up an environment variable; NULL uses getenv. Tests inject keys. */
   const char *(*getenv)(const char *name, void *userdata);
   void *getenv_userdata;
