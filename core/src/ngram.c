@@ -36,6 +36,8 @@
 
 /* Occurrences examined per match length. */
 #define SAMPLE_MAX 256
+/* An update rebuilds the suffix array when the delta holds more tokens. */
+#define DELTA_TOKENS_MAX 131072
 /* Delta occurrences kept per query. */
 #define DELTA_OCC_MAX 4096
 /* Texts fetched (pread or prefix) per query. */
@@ -82,7 +84,8 @@ struct ch_ngram {
   double last_build_ms;
 };
 
-/* ---- small helpers -------------------------------------------------------- */
+/* ---- small helpers --------------------------------------------------------
+ */
 
 static inline uint32_t remap(uint32_t id) { return id ? id : 1; }
 
@@ -128,7 +131,8 @@ static void nfile_release(nfile *f) {
   ch_free(f->abs);
 }
 
-/* ---- states ---------------------------------------------------------------- */
+/* ---- states ----------------------------------------------------------------
+ */
 
 static void base_unref(base *b) {
   if(!b || atomic_fetch_sub(&b->refs, 1) != 1) return;
@@ -312,7 +316,8 @@ static base *base_build(const ch_snapshot *snap) {
   return b;
 }
 
-/* ---- updates --------------------------------------------------------------- */
+/* ---- updates ---------------------------------------------------------------
+ */
 
 static state *state_from_base(base *b) {
   state *s = ch_calloc(1, sizeof(*s));
@@ -385,9 +390,11 @@ ch_status ch_ngram_update(ch_ngram *self, const ch_snapshot *snapshot) {
   }
   for(uint32_t i = 0; i < b->nfiles; i++)
     s->ndead += s->dead[i];
-  /* The delta is scanned at every query: keep it to a few hundred
-   * thousand tokens, or a sixteenth of the base. */
-  bool rebuild = s->delta_tokens > 262144 + (uint64_t)b->n / 16 ||
+  /* The delta is scanned at every query: past DELTA_TOKENS_MAX tokens
+   * (about a tenth of a millisecond per query) a rebuild is worth it, and
+   * sooner when the delta outgrows a small base. */
+  bool rebuild = s->delta_tokens > DELTA_TOKENS_MAX ||
+                 (s->delta_tokens > 16384 && s->delta_tokens > b->n / 2) ||
                  s->ndead > 64 + b->nfiles / 4;
   state_unref(cur);
   if(rebuild) {
@@ -410,8 +417,7 @@ size_t ch_ngram_memory(const ch_ngram *self) {
   if(s->base) {
     const base *b = s->base;
     m += sizeof(*b) + (size_t)b->n * 4 + (size_t)b->nsa * 4 +
-         b->nfiles * (sizeof(nfile) + 1) +
-         b->by_path.cap * sizeof(ch_map_slot);
+         b->nfiles * (sizeof(nfile) + 1) + b->by_path.cap * sizeof(ch_map_slot);
     for(uint32_t i = 0; i < b->nfiles; i++)
       m += 2 * (strlen(b->files[i].abs) + 1);
   }
@@ -440,7 +446,8 @@ void ch_ngram_stats_get(const ch_ngram *self, ch_ngram_stats *out) {
   pthread_mutex_unlock(&mut->lock);
 }
 
-/* ---- the query: tokens before the cursor ----------------------------------- */
+/* ---- the query: tokens before the cursor -----------------------------------
+ */
 
 static bool lang_hash_comments(const ch_language *lang) {
   return lang && !strcmp(lang->name, "python");
@@ -451,16 +458,17 @@ static bool lang_hash_directives(const ch_language *lang) {
 }
 
 static const char *const operators[] = {
-    ">>>=", "<<=", ">>=", "...", "===", "!==", "**=", "//=", ">>>", "->",
-    "=>",   "==",  "!=",  "<=",  ">=",  "&&",  "||",  "++",  "--",  "+=",
-    "-=",   "*=",  "/=",  "%=",  "&=",  "|=",  "^=",  "::",  "<<",  ">>",
-    "**",   ":=",  "?.",  "??",  "<-",
+    ">>>=", "<<=", ">>=", "...", "===", "!==", "**=", "//=", ">>>",
+    "->",   "=>",  "==",  "!=",  "<=",  ">=",  "&&",  "||",  "++",
+    "--",   "+=",  "-=",  "*=",  "/=",  "%=",  "&=",  "|=",  "^=",
+    "::",   "<<",  ">>",  "**",  ":=",  "?.",  "??",  "<-",
 };
 
 typedef struct query {
   uint32_t ids[CH_NGRAM_DEPTH]; /* remapped, oldest first */
   uint32_t n;
   uint32_t end; /* document byte where the last token ends */
+  bool inside;  /* the text ends inside a string or a comment */
 } query;
 
 static void query_push(query *q, uint32_t id, uint32_t end) {
@@ -489,28 +497,43 @@ static void lex(const char *text, uint32_t len, uint32_t at,
       i++;
       continue;
     }
-    if(c == '#' && hash_comments) {
-      while(i < len && text[i] != '\n')
-        i++;
-      continue;
-    }
-    if(c == '/' && i + 1 < len && text[i + 1] == '/' && !hash_comments) {
-      while(i < len && text[i] != '\n')
-        i++;
+    if((c == '#' && hash_comments) ||
+       (c == '/' && i + 1 < len && text[i + 1] == '/' && !hash_comments)) {
+      const char *nl = memchr(text + i, '\n', len - i);
+      if(!nl) q->inside = true;
+      i = nl ? (uint32_t)(nl - text) : len;
       continue;
     }
     if(c == '/' && i + 1 < len && text[i + 1] == '*') {
       for(i += 2; i + 1 < len && !(text[i] == '*' && text[i + 1] == '/'); i++) {
       }
+      if(i + 1 >= len) q->inside = true;
       i += 2;
       continue;
     }
-    if(c == '"' || c == '\'' || c == '`') {
+    if((c == '"' || c == '\'') && i + 2 < len && text[i + 1] == (char)c &&
+       text[i + 2] == (char)c) {
+      /* A triple-quoted string: to its end, or the cursor is inside. */
+      for(j = i + 3;
+          j + 2 < len && !(text[j] == (char)c && text[j + 1] == (char)c &&
+                           text[j + 2] == (char)c);
+          j++)
+        if(text[j] == '\\') j++;
+      if(j + 2 >= len) {
+        q->inside = true;
+        j = len;
+      } else {
+        j += 3;
+      }
+    } else if(c == '"' || c == '\'' || c == '`') {
       for(; j < len && text[j] != (char)c; j++) {
         if(text[j] == '\\' && j + 1 < len) j++;
         if(text[j] == '\n' && c != '`') break;
       }
-      if(j < len && text[j] == (char)c) j++;
+      if(j < len && text[j] == (char)c)
+        j++;
+      else if(j >= len)
+        q->inside = true;
     } else if(c >= '0' && c <= '9') {
       while(j < len && (is_word((unsigned char)text[j]) || text[j] == '.' ||
                         ((text[j] == '+' || text[j] == '-') &&
@@ -525,7 +548,10 @@ static void lex(const char *text, uint32_t len, uint32_t at,
         char quote = text[j];
         for(j++; j < len && text[j] != quote && text[j] != '\n'; j++)
           if(text[j] == '\\' && j + 1 < len) j++;
-        if(j < len && text[j] == quote) j++;
+        if(j < len && text[j] == quote)
+          j++;
+        else if(j >= len)
+          q->inside = true;
       }
     } else {
       for(size_t k = 0; k < CH_ARRAY_LEN(operators); k++) {
@@ -584,9 +610,8 @@ static void build_query(const ch_record *rec, const ch_language *lang,
     }
   }
   if(anchor >= 0) {
-    uint32_t first = anchor + 1 > CH_NGRAM_DEPTH
-                         ? (uint32_t)anchor + 1 - CH_NGRAM_DEPTH
-                         : 0;
+    uint32_t first =
+        anchor + 1 > CH_NGRAM_DEPTH ? (uint32_t)anchor + 1 - CH_NGRAM_DEPTH : 0;
     for(uint32_t t = first; t <= (uint32_t)anchor; t++)
       query_push(q, rec->tokens[t], rec->token_starts[t]);
     q->end = anchor_end;
@@ -603,7 +628,8 @@ static void build_query(const ch_record *rec, const ch_language *lang,
   lex(pre + (from - win), tail_end - from, from, lang, q);
 }
 
-/* ---- the query: occurrences ------------------------------------------------ */
+/* ---- the query: occurrences ------------------------------------------------
+ */
 
 typedef struct occ {
   const nfile *file;
@@ -687,8 +713,15 @@ typedef struct ctx {
   uint32_t fetches;
 } ctx;
 
+/* Whether an indexed file is the document being completed. A relative
+ * path matches any indexed file whose path ends with it: better to forgo
+ * a few occurrences than to read the document past the cursor. */
 static bool is_current(const ctx *c, const nfile *f) {
-  return c->cur_path && !strcmp(f->abs, c->cur_path);
+  if(!c->cur_path) return false;
+  if(c->cur_path[0] == '/') return !strcmp(f->abs, c->cur_path);
+  size_t n = strlen(c->cur_path), m = strlen(f->abs);
+  return n < m && f->abs[m - n - 1] == '/' &&
+         !strcmp(f->abs + m - n, c->cur_path);
 }
 
 /* An occurrence may be used: its file is alive, and in the current file
@@ -718,38 +751,38 @@ static void collect_base(ctx *c, const range *iv) {
   }
 }
 
-/* Calls fn for every occurrence of the query's tail in the delta files
- * that may be used, with its match length. */
-#define DELTA_SCAN(c, q, BODY)                                                 \
-  do {                                                                         \
-    uint32_t last_ = (q)->ids[(q)->n - 1];                                     \
-    for(uint32_t d_ = 0; d_ < (c)->st->ndelta; d_++) {                         \
-      const nfile *f_ = &(c)->st->delta[d_];                                   \
-      const uint32_t *t_ = f_->rec->tokens;                                    \
-      const uint32_t *st_ = f_->rec->token_starts;                             \
-      uint32_t m_ = f_->rec->ntokens;                                          \
-      bool cur_ = is_current((c), f_);                                         \
-      for(uint32_t j_ = 0; j_ + 1 < m_; j_++) {                                \
-        if(remap(t_[j_]) != last_) continue;                                   \
-        if(cur_ && st_[j_ + 1] >= (c)->cursor) break;                          \
-        uint32_t len = 1;                                                      \
-        while(len < (q)->n && len <= j_ &&                                     \
-              remap(t_[j_ - len]) == (q)->ids[(q)->n - 1 - len])               \
-          len++;                                                               \
-        occ o = {f_, j_ + 1, t_[j_ + 1], len};                                 \
-        BODY;                                                                  \
-      }                                                                        \
-    }                                                                          \
-  } while(0)
-
 /* Finds the delta occurrences of the query's tail: the longest ones, at
- * most DELTA_OCC_MAX, longest first. Two scans: one counts by length to
- * pick the shortest length kept, one places them. */
+ * most DELTA_OCC_MAX, longest first. One scan of the delta's tokens
+ * collects every usable occurrence with its match length; a counting sort
+ * by length keeps the longest. */
 static uint32_t delta_match(ctx *c, const query *q) {
   c->ndocc = 0;
   if(!q->n || !c->st->ndelta) return 0;
   uint32_t hist[CH_NGRAM_DEPTH + 1] = {0};
-  DELTA_SCAN(c, q, hist[o.len]++);
+  uint32_t last = q->ids[q->n - 1], nall = 0, cap = 0;
+  occ *all = NULL;
+  for(uint32_t d = 0; d < c->st->ndelta; d++) {
+    const nfile *f = &c->st->delta[d];
+    const uint32_t *t = f->rec->tokens;
+    const uint32_t *starts = f->rec->token_starts;
+    uint32_t m = f->rec->ntokens;
+    bool cur = is_current(c, f);
+    for(uint32_t j = 0; j + 1 < m; j++) {
+      if(remap(t[j]) != last) continue;
+      if(cur && starts[j + 1] >= c->cursor) break; /* past the cursor */
+      uint32_t len = 1;
+      while(len < q->n && len <= j &&
+            remap(t[j - len]) == q->ids[q->n - 1 - len])
+        len++;
+      if(nall == cap) {
+        cap = cap ? cap * 2 : 256;
+        all = ch_realloc(all, (size_t)cap * sizeof(occ));
+      }
+      occ o = {f, j + 1, t[j + 1], len};
+      all[nall++] = o;
+      hist[len]++;
+    }
+  }
   uint32_t best = 0, total = 0, floor = 1;
   for(uint32_t L = CH_NGRAM_DEPTH; L >= 1; L--) {
     if(hist[L] && !best) best = L;
@@ -757,24 +790,28 @@ static uint32_t delta_match(ctx *c, const query *q) {
     total += hist[L];
     floor = L;
   }
-  if(!best) return 0;
-  if(!total) { /* the longest alone are too many: keep the first ones */
+  if(best && !total) { /* the longest alone are too many: keep some */
     floor = best;
     total = DELTA_OCC_MAX;
   }
-  uint32_t at[CH_NGRAM_DEPTH + 2] = {0}; /* first slot per length, longest
-                                            first */
-  for(uint32_t L = CH_NGRAM_DEPTH, sum = 0; L >= floor; L--) {
-    at[L] = sum;
-    sum += hist[L];
+  if(total) {
+    uint32_t at[CH_NGRAM_DEPTH + 1] = {0}; /* first slot per length */
+    for(uint32_t L = CH_NGRAM_DEPTH, sum = 0; L >= floor; L--) {
+      at[L] = sum;
+      sum += hist[L];
+    }
+    c->docc = ch_malloc((size_t)total * sizeof(occ));
+    for(uint32_t i = 0; i < nall; i++)
+      if(all[i].len >= floor && at[all[i].len] < total)
+        c->docc[at[all[i].len]++] = all[i];
+    c->ndocc = total;
   }
-  c->docc = ch_malloc((size_t)total * sizeof(occ));
-  DELTA_SCAN(c, q, if(o.len >= floor && at[o.len] < total) c->docc[at[o.len]++] = o);
-  c->ndocc = total;
+  ch_free(all);
   return best;
 }
 
-/* ---- the query: text of an occurrence -------------------------------------- */
+/* ---- the query: text of an occurrence --------------------------------------
+ */
 
 typedef struct view {
   const char *p;
@@ -878,9 +915,8 @@ static uint32_t line_end(const char *t, uint32_t i, uint32_t end) {
 /* The answer's text from an occurrence whose view holds it; false when
  * the tokens are not where the record says or the text does not fit the
  * word being typed. *is_block tells whether it spans several lines. */
-static bool build_text(ctx *c, const occ *o, const view *v,
-                       uint32_t line_start, bool block, ch_buf *out,
-                       bool *is_block) {
+static bool build_text(ctx *c, const occ *o, const view *v, uint32_t line_start,
+                       bool block, ch_buf *out, bool *is_block) {
   const ch_record *r = o->file->rec;
   uint32_t n1 = view_token(v, r, o->next - 1);
   uint32_t n2 = view_token(v, r, o->next);
@@ -1000,7 +1036,8 @@ static bool build_text(ctx *c, const occ *o, const view *v,
   return out->len && !blank(out->data, (uint32_t)out->len);
 }
 
-/* ---- the query: choosing -------------------------------------------------- */
+/* ---- the query: choosing --------------------------------------------------
+ */
 
 typedef struct group {
   uint32_t id, count;
@@ -1085,9 +1122,9 @@ void ch_ngram_result_release(ch_ngram_result *self) {
 }
 
 ch_status ch_ngram_complete(ch_ngram *self, const ch_snapshot *snapshot,
-                            uint32_t file_id, const char *path,
-                            uint32_t cursor, const char *prefix,
-                            size_t prefix_len, const ch_ngram_options *options,
+                            uint32_t file_id, const char *path, uint32_t cursor,
+                            const char *prefix, size_t prefix_len,
+                            const ch_ngram_options *options,
                             ch_ngram_result *out) {
   if(out) memset(out, 0, sizeof(*out));
   if(!self || !out || (!prefix && prefix_len) || prefix_len > cursor)
@@ -1097,7 +1134,9 @@ ch_status ch_ngram_complete(ch_ngram *self, const ch_snapshot *snapshot,
     if(!snapshot) return CH_ERR_INVALID;
     rec = ch_snapshot_file(snapshot, file_id);
     if(!rec) return CH_ERR_RANGE;
-    if(!path) path = ch_snapshot_abs_path(snapshot, file_id);
+    /* The index's own name for it is what the occurrences carry. */
+    const char *abs = ch_snapshot_abs_path(snapshot, file_id);
+    if(abs) path = abs;
   }
   ch_ngram_options opt = options ? *options : (ch_ngram_options){0};
   if(!opt.max_bytes) opt.max_bytes = 1024;
@@ -1122,11 +1161,17 @@ ch_status ch_ngram_complete(ch_ngram *self, const ch_snapshot *snapshot,
   c->partial = c->pre + (ps - c->win);
   c->partial_len = cursor - ps;
   query q;
-  build_query(rec, rec ? rec->lang : NULL, c->pre, c->win, ps, &q);
+  build_query(rec,
+              opt.language ? opt.language
+              : rec        ? rec->lang
+                           : NULL,
+              c->pre, c->win, ps, &q);
   c->user_ws = q.end < ps ? q.end : ps;
   if(c->user_ws < c->win) c->user_ws = c->win;
 
   ch_status result = CH_ERR_NOT_FOUND;
+  /* Inside a string or a comment the tokens say little: no answer. */
+  if(q.inside) q.n = 0;
   range iv[CH_NGRAM_DEPTH + 1];
   uint32_t lb = 0;
   if(q.n && st->base && st->base->nsa) lb = base_match(st->base, &q, iv);

@@ -55,10 +55,13 @@ typedef struct ch_ngram_options {
   uint32_t min_match;       /* shortest match answered, tokens; 0: 2 */
   uint32_t block_min_match; /* shortest match that may give a block; 0: 8 */
   bool single_line;         /* never answer more than the rest of a line */
+  /* The document's language, for lexing text the record does not cover
+   * (comment syntax); NULL: the record's. */
+  const ch_language *language;
 } ch_ngram_options;
 
 typedef struct ch_ngram_result {
-  char *text;  /* owned: what to insert at the cursor; NUL-terminated */
+  char *text; /* owned: what to insert at the cursor; NUL-terminated */
   size_t len;
   double confidence;     /* 0..1: agreement times a match length factor */
   uint32_t match_tokens; /* length of the match, tokens (partial excluded) */
@@ -72,12 +75,12 @@ typedef struct ch_ngram_result {
 
 /* Statistics for benchmarks and `chorus doctor`. */
 typedef struct ch_ngram_stats {
-  uint64_t base_tokens;  /* tokens in the suffix array */
+  uint64_t base_tokens; /* tokens in the suffix array */
   uint32_t base_files;
   uint32_t dead_files;   /* of those, changed or gone since */
   uint64_t delta_tokens; /* tokens scanned directly */
   uint32_t delta_files;
-  uint32_t rebuilds;     /* suffix arrays built so far */
+  uint32_t rebuilds; /* suffix arrays built so far */
   double last_build_ms;
 } ch_ngram_stats;
 
@@ -104,17 +107,18 @@ ch_status ch_ngram_rebuild(ch_ngram *self, const ch_snapshot *snapshot);
  *   match the prefix text are replaced by a plain lexing of that text.
  * - prefix/prefix_len: the document's bytes [cursor - prefix_len, cursor)
  *   (a window ending at the cursor; the whole prefix is best). Borrowed.
- * - path: the document's absolute path (borrowed), so that occurrences in
- *   its indexed copy are recognised; NULL takes the snapshot's path of
- *   file_id.
+ * - path: the document's path (borrowed), so that occurrences in its
+ *   indexed copy are recognised; with a file_id the snapshot's path is
+ *   used instead. A relative path stands for every indexed file whose
+ *   path ends with it (they are all treated as the document).
  * On CH_OK *out holds an answer; release it with ch_ngram_result_release.
  * CH_ERR_NOT_FOUND when there is nothing to say (out is zeroed);
  * CH_ERR_INVALID for NULL arguments or prefix_len > cursor, CH_ERR_RANGE
  * for a file_id past the snapshot. */
 ch_status ch_ngram_complete(ch_ngram *self, const ch_snapshot *snapshot,
-                            uint32_t file_id, const char *path,
-                            uint32_t cursor, const char *prefix,
-                            size_t prefix_len, const ch_ngram_options *options,
+                            uint32_t file_id, const char *path, uint32_t cursor,
+                            const char *prefix, size_t prefix_len,
+                            const ch_ngram_options *options,
                             ch_ngram_result *out);
 
 void ch_ngram_result_release(ch_ngram_result *self);

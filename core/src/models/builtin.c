@@ -14,6 +14,7 @@
 #include "chorus/index.h"
 #include "chorus/models.h"
 #include "chorus/ngram.h"
+#include "chorus/syntax.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -25,7 +26,7 @@ typedef struct builtin {
   bool have_thread;
   pthread_mutex_t lock; /* guards the fields below */
   pthread_cond_t wake;
-  ch_snapshot *handed; /* the newest snapshot handed over (a reference) */
+  ch_snapshot *handed;  /* the newest snapshot handed over (a reference) */
   ch_snapshot *pending; /* waiting for the thread (a reference), or NULL */
   bool stop;
 } builtin;
@@ -136,6 +137,7 @@ static ch_status builtin_start(ch_model_call *call) {
   uint32_t cursor = req->cursor;
   if(req->prefix_len > cursor) cursor = (uint32_t)req->prefix_len;
   ch_ngram_options opt = {0};
+  opt.language = req->language ? ch_syntax_by_name(req->language) : NULL;
   uint32_t max_tokens = ch_model_max_tokens(model, req);
   /* About four bytes per model token; at least a line's worth. */
   opt.max_bytes = max_tokens ? CH_MAX(max_tokens * 4, 80u) : 0;
