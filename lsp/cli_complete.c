@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "chorus/config.h"
+#include "chorus/index.h"
 #include "chorus/models.h"
 #include "chorus/syntax.h"
 #include "chorus/text.h"
@@ -14,13 +16,14 @@
 
 static const char complete_usage[] =
     "usage: chorus complete FILE:LINE:COL [--model NAME] [--json]\n"
-    "                       [--config FILE]\n"
+    "                       [--config FILE] [--root DIR]\n"
     "\n"
     "Sends one completion for the cursor at LINE:COL (1-based; COL counts\n"
     "characters) of FILE to a model from the config (default: the first\n"
     "configured, else the builtin model) and prints the text, then the\n"
     "timings and which model answered. Exit status: 0 on success, 1 when the\n"
-    "model failed, 2 on usage errors.\n";
+    "model failed, 2 on usage errors. The builtin model learns from the\n"
+    "repository of FILE (the nearest directory up with .git) or --root DIR.\n";
 
 typedef struct cli_state {
   ch_loop *loop;
@@ -145,6 +148,48 @@ static char *read_file(const char *path, size_t *len, const char **why) {
   return ch_buf_detach(&b, len);
 }
 
+/* Whether the model that will answer is the builtin one. */
+static bool uses_builtin(const ch_config *config, const char *name) {
+  if(!config->nmodels) return !name || strcmp(name, "builtin") == 0;
+  for(size_t i = 0; i < config->nmodels; i++) {
+    const ch_model_config *c = &config->models[i];
+    if(name ? strcmp(c->name, name) == 0 : i == 0)
+      return strcmp(c->provider, "builtin") == 0;
+  }
+  return false;
+}
+
+/* The repository of a file: the nearest directory up that holds .git, else
+ * the file's own directory. The caller frees with free(). */
+static char *find_root(const char *file) {
+  char *abs = realpath(file, NULL);
+  if(!abs) return NULL;
+  char *slash = strrchr(abs, '/');
+  if(slash) *(slash == abs ? slash + 1 : slash) = 0;
+  size_t n = strlen(abs);
+  char *probe = ch_malloc(n + 8);
+  char *dir = ch_strdup(abs);
+  for(;;) {
+    struct stat sb;
+    snprintf(probe, n + 8, "%s/.git", dir);
+    if(stat(probe, &sb) == 0) break;
+    char *up = strrchr(dir, '/');
+    if(!up || up == dir) {
+      ch_free(dir);
+      dir = NULL;
+      break;
+    }
+    *up = 0;
+  }
+  ch_free(probe);
+  if(dir) {
+    free(abs);
+    abs = strdup(dir);
+    ch_free(dir);
+  }
+  return abs;
+}
+
 /* Config problems go to stderr, one "chorus: config: ..." line each. */
 static void print_problems(ch_buf *problems) {
   for(char *line = problems->data; line && *line;) {
@@ -158,20 +203,24 @@ static void print_problems(ch_buf *problems) {
 
 int ch_cli_complete(int argc, char **argv) {
   const char *where = NULL, *model_name = NULL, *config_path = NULL;
+  const char *root_dir = NULL;
   bool json = false;
   for(int i = 0; i < argc; i++) {
     const char *a = argv[i];
     if(strcmp(a, "--json") == 0) {
       json = true;
-    } else if(strcmp(a, "--model") == 0 || strcmp(a, "--config") == 0) {
+    } else if(strcmp(a, "--model") == 0 || strcmp(a, "--config") == 0 ||
+              strcmp(a, "--root") == 0) {
       if(i + 1 >= argc) {
         fprintf(stderr, "chorus: complete: %s: expected a value\n", a);
         return 2;
       }
       if(a[2] == 'm')
         model_name = argv[++i];
-      else
+      else if(a[2] == 'c')
         config_path = argv[++i];
+      else
+        root_dir = argv[++i];
     } else if(strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       fputs(complete_usage, stdout);
       return 0;
@@ -202,6 +251,7 @@ int ch_cli_complete(int argc, char **argv) {
   ch_config config;
   ch_config_init(&config);
   ch_models *models = NULL;
+  ch_index *index = NULL;
   ch_loop *loop = NULL;
   ch_text *text = NULL;
   size_t len = 0;
@@ -232,6 +282,8 @@ int ch_cli_complete(int argc, char **argv) {
   }
   ch_free(path);
   print_problems(&problems);
+  /* Only what goes wrong: the answer is what this command prints. */
+  ch_log_set_level(config.has_log_level ? config.log_level : CH_LOG_WARN);
 
   ch_status err = CH_OK;
   loop = ch_loop_new(&err);
@@ -240,7 +292,25 @@ int ch_cli_complete(int argc, char **argv) {
     ch_buf_release(&problems);
     goto cleanup;
   }
-  ch_models_env env = {.loop = loop};
+  /* The builtin model learns from the repository: index it first (from
+   * the cache when there is one), before the loop runs. */
+  if(uses_builtin(&config, model_name)) {
+    char *root = root_dir ? realpath(root_dir, NULL) : find_root(file);
+    if(!root) {
+      fprintf(stderr, "chorus: complete: --root %s: cannot open\n",
+              root_dir);
+      ch_buf_release(&problems);
+      goto cleanup;
+    }
+    ch_index_options options = {0};
+    index = ch_index_new(&options, &err);
+    if(index) {
+      ch_index_add_root(index, root);
+      ch_index_wait_idle(index);
+    }
+    free(root);
+  }
+  ch_models_env env = {.loop = loop, .index = index, .blocking_init = true};
   models = ch_models_new(&env, config.models, config.nmodels, &problems);
   print_problems(&problems);
   ch_buf_release(&problems);
@@ -264,8 +334,10 @@ int ch_cli_complete(int argc, char **argv) {
   ch_position pos = {(uint32_t)(line - 1), (uint32_t)(col - 1)};
   uint32_t cursor = ch_text_offset(text, pos, CH_ENC_UTF32);
   const ch_language *lang = ch_syntax_by_path(file, data, CH_MIN(len, 256));
+  /* Absolute, as the index names files. */
+  char *abs = realpath(file, NULL);
   ch_model_request req = {
-      .path = file,
+      .path = abs ? abs : file,
       .language = lang ? lang->name : NULL,
       .cursor = cursor,
       .prefix = data,
@@ -275,6 +347,7 @@ int ch_cli_complete(int argc, char **argv) {
   };
   cli_state st = {loop, json, 1};
   ch_status s = ch_models_complete(models, model, &req, on_result, &st, NULL);
+  free(abs);
   if(s) {
     fprintf(stderr, "chorus: complete: cannot start: %s\n", ch_strerror(s));
     goto cleanup;
@@ -284,6 +357,7 @@ int ch_cli_complete(int argc, char **argv) {
 
 cleanup:
   ch_models_free(models);
+  ch_index_free(index);
   ch_loop_free(loop);
   ch_text_free(text);
   ch_free(data);

@@ -209,7 +209,12 @@ bool complete_cancel(server *self, const cJSON *id) {
   return false;
 }
 
-void complete_config_changed(server *self) { self->models_stale = true; }
+void complete_start(server *self) { current_models(self); }
+
+void complete_config_changed(server *self) {
+  self->models_stale = true;
+  current_models(self); /* now, unless completions are in flight */
+}
 
 void complete_stop(server *self) {
   while(self->completes) {

@@ -16,6 +16,7 @@
  */
 #include <string.h>
 
+#include "chorus/models.h"
 #include "server_internal.h"
 #include "uri.h"
 
@@ -298,6 +299,7 @@ static void on_index_change_loop(ch_loop *loop, void *ud) {
   server *self = ud;
   atomic_store(&self->index_changed, false);
   update_progress(self);
+  if(self->models) ch_models_index_changed(self->models);
 }
 
 /* ---- documents ---------------------------------------------------------------- */

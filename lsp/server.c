@@ -279,6 +279,7 @@ static void handle_initialize(request *r) {
   self->state = STATE_RUNNING;
   server_reply_result(self, r->id, result);
   index_start(self, r->params);
+  complete_start(self);
   ch_log_info("initialized (positions in %s)",
               enc == CH_ENC_UTF8 ? "utf-8" : "utf-16");
 }

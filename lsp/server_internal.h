@@ -124,6 +124,9 @@ void handle_index_status(request *r);
 void index_file_saved(server *self, const char *uri);
 
 /* complete.c */
+/* Builds the models from the config, so the builtin model starts learning
+ * from the index at once; after index_start. */
+void complete_start(server *self);
 void handle_complete(request *r);
 /* Cancels the chorus/complete request with this id (its transfer is
  * aborted and it is answered RequestCancelled); false when none is. */

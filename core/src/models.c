@@ -620,6 +620,12 @@ ch_model *ch_models_find(ch_models *self, const char *name) {
   return NULL;
 }
 
+void ch_models_index_changed(ch_models *self) {
+  for(size_t i = 0; self && i < self->nmodels; i++)
+    if(self->models[i]->provider->index_changed)
+      self->models[i]->provider->index_changed(self->models[i]);
+}
+
 ch_model *ch_models_default(ch_models *self) {
   return self->nmodels ? self->models[0] : NULL;
 }

@@ -531,6 +531,31 @@ test('LSP exit with a completion in flight closes its connection and frees it', 
   assert.equal(sanitizerReport(s.stderr()), null, tail(s.stderr(), 4000));
 });
 
+test('LSP with no models configured: the builtin model answers from the index', opts, async (t) => {
+  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../fixtures/ngram/c');
+  const s = await startServer(t, { args: ['--config', writeConfig([])] });
+  await s.initialize(['utf-8'], { rootUri: `file://${root}` });
+  for (let i = 0; i < 50 && !(await s.request('chorus/indexStatus', {})).ready; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  const uri = `file://${root}/src/new.c`;
+  await s.open(uri, 'int vec_init2(struct vec *v, size_t cap) {\n  v->items = malloc(', { languageId: 'c' });
+  const at = { textDocument: { uri }, position: { line: 1, character: 20 } };
+  let r;
+  for (let i = 0; i < 50; i++) {
+    r = await s.request('chorus/complete', at);
+    assert.equal(r.model, 'builtin');
+    assert.equal(r.provider, 'builtin');
+    if (r.text) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  // What it continues with is the builtin model's business; here: that the
+  // server wires the index to it and reports where the answer came from.
+  assert.ok(r.text.length > 0);
+  assert.match(r.provenance, /^src\/\w+\.c:\d+$/);
+  assert.ok(r.confidence > 0 && r.confidence <= 1);
+});
+
 // ---- chorus doctor ----------------------------------------------------------
 
 test('doctor: ok, refused, 401 naming the variable, unknown model', opts, async () => {

@@ -152,6 +152,11 @@ typedef struct ch_model_request {
 typedef struct ch_models_env {
   ch_loop *loop;   /* borrowed; required */
   ch_index *index; /* borrowed; may be NULL (builtin then answers nothing) */
+  /* Nothing else runs yet (a command line tool before its loop): providers
+   * may take their time in model_init to be ready for the first request
+   * (the builtin model builds from the index then, instead of in the
+   * background). */
+  bool blocking_init;
   /* Looks up an environment variable; NULL uses getenv. Tests inject keys. */
   const char *(*getenv)(const char *name, void *userdata);
   void *getenv_userdata;
@@ -219,6 +224,10 @@ typedef struct ch_provider {
    * loop); cancel undoes whatever start left pending. */
   ch_status (*start)(ch_model_call *call);
   void (*cancel)(ch_model_call *call);
+
+  /* The index published a new snapshot (loop thread; several publications
+   * between two loop turns are told once). May be NULL. */
+  void (*index_changed)(ch_model *model);
 } ch_provider;
 
 /* The table, in order; NULL-terminated. */
@@ -239,9 +248,10 @@ extern const ch_provider ch_provider_builtin;
 
 /* ---- the set of models -------------------------------------------------- */
 
-/* Models from configs (copied). With n == 0 the set holds only the builtin
- * model, named "builtin". Entries whose provider fails to initialise are
- * reported in problems (may be NULL) and left out. env is copied. */
+/* Models from configs (copied). Entries whose provider fails to initialise
+ * are reported in problems (may be NULL) and left out. When no model is
+ * left (n == 0 included) the set holds only the builtin model, named
+ * "builtin". env is copied; returns NULL only without env->loop. */
 ch_models *ch_models_new(const ch_models_env *env,
                          const ch_model_config *configs, size_t n,
                          ch_buf *problems);
@@ -252,6 +262,8 @@ size_t ch_models_count(const ch_models *self);
 ch_model *ch_models_at(ch_models *self, size_t i);
 /* The model named name, or NULL. */
 ch_model *ch_models_find(ch_models *self, const char *name);
+/* Tells every model whose provider wants it that the index changed. */
+void ch_models_index_changed(ch_models *self);
 /* The first configured model (builtin when none is). */
 ch_model *ch_models_default(ch_models *self);
 

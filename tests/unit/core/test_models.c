@@ -625,6 +625,53 @@ static void test_answer_too_large(void **state) {
   ch_models_free(models);
 }
 
+static void test_garbage_and_truncations_never_crash(void **state) {
+  /* Every prefix of a valid stream, and random bytes, through every
+   * provider: one result each, never a crash (the sanitizer build checks
+   * the memory side). */
+  ch_models *models = models_from(ALL_MODELS, NULL);
+  static const char valid[] =
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+      "\"delta\":{\"type\":\"text_delta\",\"text\":\"a\"}}\n\n"
+      "data: {\"choices\":[{\"text\":\"b\",\"delta\":{\"content\":\"c\"}}]}\n\n"
+      "{\"response\":\"d\",\"done\":false}\n"
+      "data: {\"content\":\"e\",\"stop\":true}\n\n"
+      "data: [DONE]\n\n";
+  ch_model_request req = request();
+  uint64_t seed = 42;
+  char noise[512];
+  for(size_t m = 0; m < ch_models_count(models); m++) {
+    ch_model *model = ch_models_at(models, m);
+    if(!ch_model_provider(model)->build) continue;
+    for(size_t cut = 0; cut <= sizeof(valid) - 1; cut += 7) {
+      outcome o;
+      memset(&o, 0, sizeof(o));
+      assert_int_equal(ch_models_replay(models, model, &req, valid, cut,
+                                        1 + cut % 5, on_result, &o),
+                       CH_OK);
+      assert_int_equal(o.calls, 1);
+    }
+    for(int round = 0; round < 50; round++) {
+      for(size_t i = 0; i < sizeof(noise); i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        /* Mostly the characters streams are made of. */
+        static const char alphabet[] = "data: {}[]\":,\n\r\\event";
+        noise[i] = (seed >> 60) < 12
+                       ? alphabet[(seed >> 33) % (sizeof(alphabet) - 1)]
+                       : (char)(seed >> 40);
+      }
+      outcome o;
+      memset(&o, 0, sizeof(o));
+      assert_int_equal(ch_models_replay(models, model, &req, noise,
+                                        sizeof(noise), 1 + round % 9,
+                                        on_result, &o),
+                       CH_OK);
+      assert_int_equal(o.calls, 1);
+    }
+  }
+  ch_models_free(models);
+}
+
 /* ---- helpers shared by providers ----------------------------------------- */
 
 static void test_error_text_shapes(void **state) {
@@ -815,6 +862,7 @@ int main(void) {
       cmocka_unit_test(test_stop_cut_across_chunks),
       cmocka_unit_test(test_broken_answers_classified),
       cmocka_unit_test(test_answer_too_large),
+      cmocka_unit_test(test_garbage_and_truncations_never_crash),
       cmocka_unit_test(test_error_text_shapes),
       cmocka_unit_test(test_classify_http_failures),
       cmocka_unit_test(test_model_lists),
