@@ -303,6 +303,8 @@ int ch_cli_complete(int argc, char **argv) {
       goto cleanup;
     }
     ch_index_options options = {0};
+    options.ignore_globs = (const char *const *)config.ignore;
+    options.max_file_bytes = config.max_file_bytes;
     index = ch_index_new(&options, &err);
     if(index) {
       ch_index_add_root(index, root);

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startServer, initializeParams } from './lib/client.mjs';
-import { TEST_TIMEOUT, WAIT_MS } from './lib/common.mjs';
+import { TEST_TIMEOUT, WAIT_MS, runChorusCli } from './lib/common.mjs';
 
 // Index caches go to a private folder, never the user's.
 const cacheHome = mkdtempSync(path.join(os.tmpdir(), 'chorus-it-cache-'));
@@ -108,4 +108,17 @@ test('builtin: a file changed on disk changes the answer', opts, async (t) => {
   r = await completeUntil(s, uri, pos, (x) => x.text !== '');
   assert.equal(r.text, 'report, strict=True)');
   assert.match(r.provenance, /^lib\/finish\.py:[12]$/);
+});
+
+// `chorus complete` indexes the file's folder itself and builds the model
+// before answering: the first and only request already has it.
+test('builtin: chorus complete answers from the command line', opts, async (t) => {
+  const root = makeRepo({ ...repoFiles, 'app/main.py': 'import os\nresult = compute(alpha, ' });
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const r = await runChorusCli(['complete', `${path.join(root, 'app/main.py')}:2:25`, '--root', root, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.model, 'builtin');
+  assert.equal(out.text, 'delta)');
+  assert.match(out.provenance, /^lib\/results\.py:[13]$/);
 });

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import rpc from 'vscode-jsonrpc/node.js';
 import { startServer, ResponseError } from './lib/client.mjs';
-import { chorusBin, TEST_TIMEOUT, sanitizerReport, tail } from './lib/common.mjs';
+import { chorusBin, TEST_TIMEOUT, sanitizerReport, tail, runChorusCli } from './lib/common.mjs';
 import { startFakeModel } from './lib/fake-model.mjs';
 
 const opts = { timeout: TEST_TIMEOUT };
@@ -62,26 +62,14 @@ function model(provider, extra = {}) {
   };
 }
 
-// Runs `chorus complete --json` and collects everything it printed.
-function runChorus(args, env = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(chorusBin, args, {
-      env: { ...process.env, [KEY_ENV]: KEY, XDG_CONFIG_HOME: dir, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('close', (code) => {
-      const report = sanitizerReport(stderr);
-      assert.equal(report, null, `sanitizer report:\n${tail(stderr, 6000)}`);
-      assert.ok(!stdout.includes(KEY) && !stderr.includes(KEY), 'the API key was printed');
-      let json;
-      try { json = JSON.parse(stdout); } catch { json = undefined; }
-      resolve({ code, stdout, stderr, json });
-    });
-  });
+// Runs `chorus complete --json` and collects everything it printed; the API
+// key must never be among it.
+async function runChorus(args, env = {}) {
+  const r = await runChorusCli(args, { env: { [KEY_ENV]: KEY, XDG_CONFIG_HOME: dir, ...env } });
+  assert.ok(!r.stdout.includes(KEY) && !r.stderr.includes(KEY), 'the API key was printed');
+  let json;
+  try { json = JSON.parse(r.stdout); } catch { json = undefined; }
+  return { ...r, json };
 }
 
 async function complete(models, { where, name, env } = {}) {

@@ -7,9 +7,11 @@
  * slow part (the first build of the suffix array takes seconds on a large
  * repository), so it happens on a thread of our own: each request hands it
  * the index's newest snapshot when that differs from the last one handed
- * over, and it calls ch_ngram_update. Until the first build is done the
- * model answers nothing (an empty text, not an error). Without an index
- * (env->index NULL) it always answers nothing.
+ * over, and each time the index publishes one (index_changed), and it
+ * calls ch_ngram_update. Until the first build is done the model answers
+ * nothing (an empty text, not an error), except with env->blocking_init
+ * (the command line), where the first build happens in model_init.
+ * Without an index (env->index NULL) it always answers nothing.
  */
 #include "chorus/index.h"
 #include "chorus/models.h"
@@ -71,6 +73,14 @@ static ch_status builtin_init(ch_model *model, const ch_models_env *env) {
   self->index = env ? env->index : NULL;
   pthread_mutex_init(&self->lock, NULL);
   pthread_cond_init(&self->wake, NULL);
+  if(self->index && env->blocking_init) {
+    /* Nothing else runs yet (a command line tool): build now so that the
+     * first request already has the model. */
+    ch_snapshot *snap = ch_index_snapshot(self->index);
+    ch_status st = ch_ngram_update(self->ngram, snap);
+    if(st) ch_log_warn("builtin model: build failed: %s", ch_strerror(st));
+    self->handed = snap; /* keeps the reference */
+  }
   if(self->index) {
     if(pthread_create(&self->thread, NULL, updater, self) != 0) {
       ch_log_error("builtin model: cannot start its update thread");
@@ -81,7 +91,8 @@ static ch_status builtin_init(ch_model *model, const ch_models_env *env) {
       return CH_ERR_IO;
     }
     self->have_thread = true;
-    /* Start building now rather than at the first request. */
+    /* Start building now rather than at the first request (a no-op when
+     * the blocking build above already has this snapshot). */
     ch_snapshot *snap = ch_index_snapshot(self->index);
     hand_over(self, snap);
     ch_snapshot_unref(snap);
@@ -160,6 +171,16 @@ static ch_status builtin_start(ch_model_call *call) {
   return CH_OK;
 }
 
+/* The index published a snapshot: let the thread catch up now, so that the
+ * next request finds the model current instead of triggering the update. */
+static void builtin_index_changed(ch_model *model) {
+  builtin *self = ch_model_state(model);
+  if(!self || !self->index) return;
+  ch_snapshot *snap = ch_index_snapshot(self->index);
+  hand_over(self, snap);
+  ch_snapshot_unref(snap);
+}
+
 static void builtin_cancel(ch_model_call *call) {
   /* start leaves nothing pending but the delivery, which the call owns. */
   (void)call;
@@ -172,4 +193,5 @@ const ch_provider ch_provider_builtin = {
     .model_release = builtin_release,
     .start = builtin_start,
     .cancel = builtin_cancel,
+    .index_changed = builtin_index_changed,
 };

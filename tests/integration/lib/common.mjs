@@ -107,3 +107,28 @@ export function sanitizerReport(stderr) {
 export function tail(s, n = 2000) {
   return s.length > n ? '...' + s.slice(-n) : s;
 }
+
+// Runs `chorus <args>` to the end (a command line use, not the server) and
+// resolves to { code, stdout, stderr }. Fails the test on a sanitizer report.
+export function runChorusCli(args, { env } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(chorusBin, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, XDG_CONFIG_HOME: emptyConfigHome(), ...env },
+    });
+    live.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('error', (err) => { live.delete(child); reject(err); });
+    child.on('close', (code) => {
+      live.delete(child);
+      const report = sanitizerReport(stderr);
+      if (report) reject(new Error(`sanitizer report:\n${tail(stderr, 6000)}`));
+      else resolve({ code, stdout, stderr });
+    });
+  });
+}
