@@ -1,2 +1,1436 @@
-/* context.c: placeholder until the module lands. */
-#include "chorus/util.h"
+/* context.c: the context engine (see chorus/context.h).
+ *
+ * One build goes: size the document window to its share of the budget;
+ * gather the identifiers used near the cursor and the types of member
+ * receivers; turn them, the imports, the open documents and the recent
+ * edits into scored candidates; take candidates by score while they fit;
+ * grow the window into what is left; sort for prompt caching. Every
+ * snippet's text is made by make_text, the one place the guard applies, and
+ * counted after that, so redaction can never push the total past the
+ * budget. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chorus/context.h"
+#include "chorus/guard.h"
+
+#define GUARD_LINKED 0
+
+/* ---- arena ---------------------------------------------------------------- */
+
+typedef struct arena_block {
+  struct arena_block *next;
+  size_t used, cap;
+  char data[];
+} arena_block;
+
+struct ch_context_arena {
+  arena_block *head;
+};
+
+static void *arena_alloc(struct ch_context_arena *a, size_t n) {
+  n = (n + 15) & ~(size_t)15;
+  if(!a->head || a->head->cap - a->head->used < n) {
+    size_t cap = CH_MAX(n, (size_t)64 * 1024);
+    arena_block *b = ch_malloc(sizeof(*b) + cap);
+    b->next = a->head;
+    b->used = 0;
+    b->cap = cap;
+    a->head = b;
+  }
+  void *p = a->head->data + a->head->used;
+  a->head->used += n;
+  return p;
+}
+
+static char *arena_strndup(struct ch_context_arena *a, const char *s,
+                           size_t n) {
+  char *p = arena_alloc(a, n + 1);
+  memcpy(p, s, n);
+  p[n] = 0;
+  return p;
+}
+
+static char *arena_printf(struct ch_context_arena *a, const char *fmt, ...)
+    CH_PRINTF(2, 3);
+static char *arena_printf(struct ch_context_arena *a, const char *fmt, ...) {
+  char tmp[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+  va_end(ap);
+  if(n < 0) n = 0;
+  if((size_t)n >= sizeof(tmp)) n = (int)sizeof(tmp) - 1;
+  return arena_strndup(a, tmp, (size_t)n);
+}
+
+static void arena_free(struct ch_context_arena *a) {
+  if(!a) return;
+  arena_block *b = a->head;
+  while(b) {
+    arena_block *next = b->next;
+    ch_free(b);
+    b = next;
+  }
+  ch_free(a);
+}
+
+/* ---- the engine and its file cache ---------------------------------------- */
+
+typedef struct file_entry {
+  char *text;     /* owned; NULL when the file could not be read */
+  size_t len;
+  uint64_t hash;  /* record hash this text was checked against */
+  bool matches;   /* the text on disk is the record's text */
+} file_entry;
+
+struct ch_context_engine {
+  ch_map files; /* abs path -> file_entry */
+  size_t cached_bytes, max_bytes;
+  uint64_t bytes_read, hits, misses;
+};
+
+/* Files larger than this are never read for bodies: signatures only. */
+#define MAX_READ_BYTES (2u * 1024 * 1024)
+
+static void free_entry(void *p) {
+  file_entry *e = p;
+  if(!e) return;
+  ch_free(e->text);
+  ch_free(e);
+}
+
+ch_context_engine *ch_context_engine_new(size_t max_cache_bytes) {
+  ch_context_engine *self = ch_calloc(1, sizeof(*self));
+  ch_map_init(&self->files);
+  self->max_bytes = max_cache_bytes ? max_cache_bytes : 32u * 1024 * 1024;
+  return self;
+}
+
+void ch_context_engine_free(ch_context_engine *self) {
+  if(!self) return;
+  ch_map_release(&self->files, free_entry);
+  ch_free(self);
+}
+
+void ch_context_engine_io(const ch_context_engine *self, uint64_t *bytes_read,
+                          uint64_t *hits, uint64_t *misses) {
+  if(bytes_read) *bytes_read = self->bytes_read;
+  if(hits) *hits = self->hits;
+  if(misses) *misses = self->misses;
+}
+
+static char *read_file(const char *path, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if(fd < 0) return NULL;
+  struct stat st;
+  if(fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+     (uint64_t)st.st_size > MAX_READ_BYTES) {
+    close(fd);
+    return NULL;
+  }
+  size_t size = (size_t)st.st_size;
+  char *buf = ch_malloc(size + 1);
+  size_t got = 0;
+  while(got < size) {
+    ssize_t n = read(fd, buf + got, size - got);
+    if(n < 0 && errno == EINTR) continue;
+    if(n <= 0) break;
+    got += (size_t)n;
+  }
+  close(fd);
+  buf[got] = 0;
+  *len = got;
+  return buf;
+}
+
+/* The text of a record's file as the record saw it, or NULL when the disk
+ * no longer holds that text (the record's offsets would be wrong). */
+static const char *file_text(ch_context_engine *self, const char *abs,
+                             const ch_record *rec, size_t *len) {
+  file_entry *e = ch_map_get(&self->files, abs);
+  if(e && e->hash == rec->hash) {
+    self->hits++;
+    *len = e->len;
+    return e->matches ? e->text : NULL;
+  }
+  self->misses++;
+  if(e) {
+    self->cached_bytes -= e->len;
+    free_entry(ch_map_remove(&self->files, abs));
+  }
+  if(self->cached_bytes > self->max_bytes) {
+    /* Simple and bounded: start over rather than track recency. */
+    ch_map_release(&self->files, free_entry);
+    self->cached_bytes = 0;
+  }
+  e = ch_calloc(1, sizeof(*e));
+  e->hash = rec->hash;
+  e->text = read_file(abs, &e->len);
+  if(e->text) {
+    self->bytes_read += e->len;
+    e->matches = e->len == rec->size && ch_hash_bytes(e->text, e->len) == rec->hash;
+    self->cached_bytes += e->len;
+  }
+  ch_map_put(&self->files, abs, e);
+  *len = e->len;
+  return e->matches ? e->text : NULL;
+}
+
+/* ---- small text helpers --------------------------------------------------- */
+
+const char *ch_snippet_kind_name(ch_snippet_kind kind) {
+  static const char *const names[] = {"outline", "definition", "similar",
+                                      "edit",    "scope",      "prefix",
+                                      "suffix"};
+  return kind < CH_SNIPPET_KIND_COUNT ? names[kind] : "unknown";
+}
+
+static bool is_ident_start(unsigned char c) {
+  return isalpha(c) || c == '_' || c == '$';
+}
+static bool is_ident_char(unsigned char c) {
+  return isalnum(c) || c == '_' || c == '$';
+}
+
+/* Line starts of a text: starts[0] = 0, one more per '\n'. */
+typedef struct line_index {
+  uint32_t *starts;
+  uint32_t n;
+  uint32_t len;
+} line_index;
+
+static void line_index_build(line_index *li, struct ch_context_arena *a,
+                             const char *text, uint32_t len) {
+  uint32_t n = 1;
+  for(const char *p = text, *end = text + len;
+      (p = memchr(p, '\n', (size_t)(end - p))); p++)
+    n++;
+  li->starts = arena_alloc(a, sizeof(uint32_t) * (n + 1));
+  li->n = 0;
+  li->starts[li->n++] = 0;
+  for(const char *p = text, *end = text + len;
+      (p = memchr(p, '\n', (size_t)(end - p))); p++)
+    li->starts[li->n++] = (uint32_t)(p - text) + 1;
+  li->starts[li->n] = len; /* sentinel */
+  li->len = len;
+}
+
+static uint32_t row_of(const line_index *li, uint32_t off) {
+  uint32_t lo = 0, hi = li->n;
+  while(hi - lo > 1) {
+    uint32_t mid = (lo + hi) / 2;
+    if(li->starts[mid] <= off)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static uint32_t row_end(const line_index *li, uint32_t row) {
+  return row + 1 < li->n ? li->starts[row + 1] : li->len;
+}
+
+/* Language keywords and very common names that say nothing about which
+ * definitions matter. */
+static bool is_noise_word(const char *s, size_t n) {
+  static const char *const words[] = {
+      "if", "else", "for", "while", "do", "return", "break", "continue",
+      "switch", "case", "default", "goto", "sizeof", "struct", "union", "enum",
+      "typedef", "const", "static", "extern", "inline", "volatile", "register",
+      "unsigned", "signed", "int", "char", "short", "long", "float", "double",
+      "void", "bool", "true", "false", "NULL", "nullptr", "auto", "restrict",
+      "def", "class", "import", "from", "as", "in", "is", "not", "and", "or",
+      "None", "True", "False", "self", "cls", "lambda", "pass", "raise", "try",
+      "except", "finally", "with", "yield", "global", "nonlocal", "assert",
+      "del", "elif", "async", "await", "print", "len", "range", "str", "list",
+      "dict", "set", "tuple", "isinstance", "object", "super", "function",
+      "var", "let", "new", "this", "typeof", "instanceof", "export", "null",
+      "undefined", "of", "catch", "throw", "func", "package", "type", "go",
+      "defer", "chan", "map", "interface", "select", "fallthrough", "range",
+      "nil", "string", "error", "byte", "rune", "uint", "fn", "impl", "pub",
+      "mut", "use", "mod", "match", "loop", "where", "Self", "public",
+      "private", "protected", "final", "void", "extends", "implements",
+      "size_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t", "int8_t",
+      "int16_t", "int32_t", "int64_t", "define", "include", "ifdef", "ifndef",
+      "endif", "undef", "elif", "x", "y", "i", "j", "k", "n", "p", "s",
+  };
+  if(n < 1 || n > 16) return n < 1;
+  for(size_t i = 0; i < CH_ARRAY_LEN(words); i++)
+    if(strlen(words[i]) == n && memcmp(words[i], s, n) == 0) return true;
+  return false;
+}
+
+/* ---- tokens of a region ---------------------------------------------------- */
+
+typedef struct tok {
+  uint32_t start, len;
+  bool ident;
+} tok;
+
+typedef struct tok_list {
+  tok *v;
+  size_t n, cap;
+} tok_list;
+
+/* Identifiers and single punctuation characters ("->" and ":=" as one),
+ * skipping strings and comments roughly (quotes and #, //, /​* *​/). */
+static void tokenize(tok_list *out, const char *text, uint32_t start,
+                     uint32_t end, const ch_language *lang) {
+  bool hash_comment = lang && strcmp(lang->name, "python") == 0;
+  uint32_t i = start;
+  while(i < end) {
+    unsigned char c = (unsigned char)text[i];
+    if(is_ident_start(c)) {
+      uint32_t s = i;
+      while(i < end && is_ident_char((unsigned char)text[i])) i++;
+      if(out->n == out->cap) {
+        out->cap = out->cap ? out->cap * 2 : 256;
+        out->v = ch_realloc(out->v, out->cap * sizeof(tok));
+      }
+      out->v[out->n++] = (tok){s, i - s, true};
+      continue;
+    }
+    if(isdigit(c)) {
+      while(i < end && is_ident_char((unsigned char)text[i])) i++;
+      continue;
+    }
+    if(isspace(c)) {
+      i++;
+      continue;
+    }
+    if(c == '"' || c == '\'' || c == '`') {
+      /* A string: skip to its closing quote on the same line. */
+      uint32_t j = i + 1;
+      while(j < end && text[j] != (char)c && text[j] != '\n') {
+        if(text[j] == '\\') j++;
+        j++;
+      }
+      i = j < end ? j + 1 : end;
+      continue;
+    }
+    if((hash_comment && c == '#') ||
+       (c == '/' && i + 1 < end && text[i + 1] == '/')) {
+      while(i < end && text[i] != '\n') i++;
+      continue;
+    }
+    if(c == '/' && i + 1 < end && text[i + 1] == '*') {
+      i += 2;
+      while(i + 1 < end && !(text[i] == '*' && text[i + 1] == '/')) i++;
+      i += 2;
+      continue;
+    }
+    uint32_t len = 1;
+    if(i + 1 < end && ((c == '-' && text[i + 1] == '>') ||
+                       (c == ':' && text[i + 1] == '=') ||
+                       (c == ':' && text[i + 1] == ':')))
+      len = 2;
+    if(out->n == out->cap) {
+      out->cap = out->cap ? out->cap * 2 : 256;
+      out->v = ch_realloc(out->v, out->cap * sizeof(tok));
+    }
+    out->v[out->n++] = (tok){i, len, false};
+    i += len;
+  }
+}
+
+static bool tok_is(const char *text, const tok *t, const char *s) {
+  size_t n = strlen(s);
+  return t->len == n && memcmp(text + t->start, s, n) == 0;
+}
+
+/* ---- the build ------------------------------------------------------------- */
+
+/* What one identifier near the cursor amounts to. */
+typedef struct ident_use {
+  char *name;        /* arena */
+  double weight;     /* uses, nearer ones weigh more */
+  char *receiver_type; /* for members: the type of the receiver, or NULL */
+  bool member;
+  bool bare;         /* also used without a receiver */
+} ident_use;
+
+typedef struct candidate {
+  ch_snippet_kind kind;
+  double score;
+  const char *path;   /* abs, borrowed from snapshot or request */
+  const ch_record *rec; /* for definitions/outlines */
+  uint32_t file;      /* snapshot id or CH_NONE */
+  uint32_t def;       /* def index or CH_NONE */
+  uint32_t start_row, end_row, start, end;
+  const char *reason;
+  /* for similar windows and edits, the raw text (arena) */
+  const char *raw;
+  size_t raw_len;
+  uint32_t order; /* for edits: caller order */
+} candidate;
+
+typedef struct build {
+  ch_context_engine *engine;
+  const ch_snapshot *snap;
+  const ch_context_request *req;
+  ch_context_options opt;
+  const ch_language *lang;
+  struct ch_context_arena *arena;
+  ch_context_redactions *redactions;
+  uint32_t self_id;
+  const ch_record *rec; /* of the document's text, or NULL */
+  line_index li;
+  uint32_t cursor_row;
+
+  candidate *cands;
+  size_t ncands, cap_cands;
+  ch_snippet *out;
+  size_t nout, cap_out;
+  uint32_t used; /* tokens of snippets taken */
+  ch_map seen_defs; /* "file:def" of definitions taken or queued */
+} build;
+
+static bool source_on(const build *b, ch_snippet_kind kind) {
+  return (b->opt.sources & CH_CONTEXT_SOURCE(kind)) != 0;
+}
+
+/* The one place the guard applies: may this path's text be used at all. */
+static bool path_denied(build *b, const char *abs) {
+  if(!b->opt.guard) return false;
+  const char *root = NULL;
+  const char *rel = abs;
+  /* The guard matches paths relative to the repository root. */
+  if(b->self_id != CH_NONE) root = ch_snapshot_root(b->snap, b->self_id);
+  if(root) {
+    size_t n = strlen(root);
+    if(strncmp(abs, root, n) == 0 && abs[n] == '/') rel = abs + n + 1;
+  }
+#if GUARD_LINKED
+  return ch_guard_path_denied(b->opt.guard, rel);
+#else
+  (void)rel;
+  return false;
+#endif
+}
+
+/* The one place text is made ready to send: redacted for a remote target,
+ * copied into the arena, then counted. */
+static const char *make_text(build *b, const char *text, size_t len,
+                             size_t *out_len, uint32_t *tokens) {
+  const char *final = text;
+  size_t final_len = len;
+  ch_buf red;
+  ch_buf_init(&red, (size_t)64 * 1024 * 1024);
+#if GUARD_LINKED
+  if(b->opt.guard && ch_guard_redacts(b->opt.guard, b->opt.remote)) {
+    ch_guard_stats st;
+    memset(&st, 0, sizeof(st));
+    if(ch_guard_redact(b->opt.guard, b->opt.remote, text, len, &red, &st) ==
+       CH_OK) {
+      final = red.data ? red.data : "";
+      final_len = red.len;
+      b->redactions->total += st.redactions;
+      for(size_t k = 0; k < CH_SECRET_KIND_COUNT; k++) {
+        if(!st.by_kind[k]) continue;
+        const char *name = ch_secret_kind_name((ch_secret_kind)k);
+        size_t slot = 0;
+        while(slot < b->redactions->nkinds &&
+              strcmp(b->redactions->kind_names[slot], name) != 0)
+          slot++;
+        if(slot == b->redactions->nkinds) {
+          if(slot >= CH_ARRAY_LEN(b->redactions->kind_names)) continue;
+          b->redactions->kind_names[slot] = name;
+          b->redactions->kind_counts[slot] = 0;
+          b->redactions->nkinds++;
+        }
+        b->redactions->kind_counts[slot] += st.by_kind[k];
+      }
+    } else {
+      /* Never send what could not be checked. */
+      final = "";
+      final_len = 0;
+    }
+  }
+#endif
+  char *copy = arena_strndup(b->arena, final, final_len);
+  ch_buf_release(&red);
+  *out_len = final_len;
+  *tokens = ch_context_tokens(b->lang, copy, final_len);
+  return copy;
+}
+
+static ch_snippet *push_snippet(build *b) {
+  if(b->nout == b->cap_out) {
+    b->cap_out = b->cap_out ? b->cap_out * 2 : 32;
+    b->out = ch_realloc(b->out, b->cap_out * sizeof(ch_snippet));
+  }
+  ch_snippet *s = &b->out[b->nout++];
+  memset(s, 0, sizeof(*s));
+  return s;
+}
+
+static candidate *push_cand(build *b) {
+  if(b->ncands == b->cap_cands) {
+    b->cap_cands = b->cap_cands ? b->cap_cands * 2 : 64;
+    b->cands = ch_realloc(b->cands, b->cap_cands * sizeof(candidate));
+  }
+  candidate *c = &b->cands[b->ncands++];
+  memset(c, 0, sizeof(*c));
+  c->file = CH_NONE;
+  c->def = CH_NONE;
+  return c;
+}
+
+/* ---- windows ------------------------------------------------------------- */
+
+typedef struct window {
+  uint32_t pre_start;  /* byte where the prefix starts (a line start) */
+  uint32_t suf_end;    /* byte where the suffix ends (a line end) */
+} window;
+
+/* Grows the prefix back by whole lines and the suffix forward while each
+ * stays within its token target. */
+static window size_window(const build *b, uint32_t pre_tokens,
+                          uint32_t suf_tokens) {
+  const char *text = b->req->text;
+  uint32_t cursor = b->req->cursor;
+  window w = {cursor, cursor};
+  /* prefix: the cursor line's head first, then whole lines above */
+  uint32_t row = b->cursor_row;
+  uint32_t head_start = b->li.starts[row];
+  uint64_t milli = ch_context_tokens_milli(b->lang, text + head_start,
+                                           cursor - head_start);
+  if(ch_context_tokens_of_milli(b->lang, milli) <= pre_tokens) {
+    w.pre_start = head_start;
+    while(row > 0) {
+      uint32_t s = b->li.starts[row - 1];
+      uint64_t m = ch_context_tokens_milli(b->lang, text + s,
+                                           b->li.starts[row] - s);
+      if(ch_context_tokens_of_milli(b->lang, milli + m) > pre_tokens) break;
+      milli += m;
+      row--;
+      w.pre_start = s;
+    }
+  }
+  /* suffix: the rest of the cursor line, then whole lines below */
+  row = b->cursor_row;
+  uint32_t tail_end = row_end(&b->li, row);
+  milli = ch_context_tokens_milli(b->lang, text + cursor, tail_end - cursor);
+  if(ch_context_tokens_of_milli(b->lang, milli) <= suf_tokens) {
+    w.suf_end = tail_end;
+    while(row + 1 < b->li.n && b->li.starts[row + 1] < b->li.len) {
+      row++;
+      uint32_t s = b->li.starts[row], e = row_end(&b->li, row);
+      uint64_t m = ch_context_tokens_milli(b->lang, text + s, e - s);
+      if(ch_context_tokens_of_milli(b->lang, milli + m) > suf_tokens) break;
+      milli += m;
+      w.suf_end = e;
+    }
+  }
+  return w;
+}
+
+/* ---- identifiers near the cursor ------------------------------------------ */
+
+static ident_use *use_of(build *b, ch_map *uses, const char *text, tok *t) {
+  char name[128];
+  size_t n = CH_MIN((size_t)t->len, sizeof(name) - 1);
+  memcpy(name, text + t->start, n);
+  name[n] = 0;
+  ident_use *u = ch_map_get(uses, name);
+  if(!u) {
+    u = arena_alloc(b->arena, sizeof(*u));
+    memset(u, 0, sizeof(*u));
+    u->name = arena_strndup(b->arena, name, n);
+    ch_map_put(uses, name, u);
+  }
+  return u;
+}
+
+/* The innermost definition of the record that contains the cursor and is
+ * one of the given kinds, or CH_NONE. */
+static uint32_t enclosing_def(const ch_record *rec, uint32_t cursor,
+                              bool classes) {
+  uint32_t best = CH_NONE;
+  if(!rec) return best;
+  for(uint32_t d = 0; d < rec->ndefs; d++) {
+    const ch_def *def = &rec->defs[d];
+    if(def->range.start > cursor) break;
+    if(def->range.end < cursor) continue;
+    bool fn = def->kind == CH_DEF_FUNCTION || def->kind == CH_DEF_METHOD;
+    bool cls = def->kind == CH_DEF_CLASS || def->kind == CH_DEF_STRUCT ||
+               def->kind == CH_DEF_INTERFACE;
+    if(classes ? cls : fn) best = d; /* later starts are nested deeper */
+  }
+  return best;
+}
+
+/* The declared type of `name` from the tokens before the cursor: `x: T`,
+ * `x = T(`, `x = new T(`, `x := T{`, `T x`, `T *x`, `var x T`, `x T` in
+ * Go parameters. The last declaration wins. Returns an arena string or
+ * NULL. */
+static char *receiver_type(build *b, const tok_list *toks, size_t before,
+                           const char *name) {
+  const char *text = b->req->text;
+  size_t nlen = strlen(name);
+  bool go = b->lang && strcmp(b->lang->name, "go") == 0;
+  bool python = b->lang && strcmp(b->lang->name, "python") == 0;
+  for(size_t k = before; k-- > 0;) {
+    const tok *t = &toks->v[k];
+    if(!t->ident || t->len != nlen || memcmp(text + t->start, name, nlen))
+      continue;
+    if(k > 0 && !toks->v[k - 1].ident &&
+       (tok_is(text, &toks->v[k - 1], ".") ||
+        tok_is(text, &toks->v[k - 1], "->")))
+      continue; /* a member of something else */
+    const tok *next = k + 1 < toks->n ? &toks->v[k + 1] : NULL;
+    const tok *found = NULL;
+    if(next && !next->ident && tok_is(text, next, ":") && k + 2 < toks->n &&
+       toks->v[k + 2].ident) {
+      found = &toks->v[k + 2];
+    } else if(next && !next->ident &&
+              (tok_is(text, next, "=") || tok_is(text, next, ":=")) &&
+              !(k + 2 < toks->n && tok_is(text, &toks->v[k + 2], "="))) {
+      size_t j = k + 2;
+      if(j < toks->n && tok_is(text, &toks->v[j], "new")) j++;
+      /* a dotted constructor: take its last name */
+      while(j + 2 < toks->n && toks->v[j].ident &&
+            tok_is(text, &toks->v[j + 1], ".") && toks->v[j + 2].ident)
+        j += 2;
+      if(j + 1 < toks->n && toks->v[j].ident &&
+         (tok_is(text, &toks->v[j + 1], "(") ||
+          tok_is(text, &toks->v[j + 1], "{")))
+        found = &toks->v[j];
+      if(found && python && islower((unsigned char)text[found->start]))
+        found = NULL; /* a call of a function, not a class */
+    }
+    if(found) {
+      /* found above */
+    } else if(go && next && next->ident) {
+      found = next; /* var x T, func f(x T) */
+      if(k + 3 < toks->n && tok_is(text, &toks->v[k + 2], ".") &&
+         toks->v[k + 3].ident)
+        found = &toks->v[k + 3]; /* x pkg.T */
+    } else if(!python && !go && k > 0) {
+      size_t j = k - 1;
+      while(j > 0 && !toks->v[j].ident &&
+            (tok_is(text, &toks->v[j], "*") || tok_is(text, &toks->v[j], "&")))
+        j--;
+      if(toks->v[j].ident &&
+         !is_noise_word(text + toks->v[j].start, toks->v[j].len) &&
+         !tok_is(text, &toks->v[j], "return"))
+        found = &toks->v[j];
+      else if(toks->v[j].ident && j != k - 1 &&
+              (tok_is(text, &toks->v[j], "int") ||
+               tok_is(text, &toks->v[j], "char")))
+        found = NULL;
+    }
+    if(found)
+      return arena_strndup(b->arena, text + found->start, found->len);
+  }
+  return NULL;
+}
+
+/* ---- definitions ---------------------------------------------------------- */
+
+#define SHORT_BODY_LINES 24
+#define MAX_MEMBERS_LISTED 40
+
+static bool is_type_kind(ch_def_kind k) {
+  return k == CH_DEF_CLASS || k == CH_DEF_STRUCT || k == CH_DEF_UNION ||
+         k == CH_DEF_ENUM || k == CH_DEF_TYPE || k == CH_DEF_INTERFACE;
+}
+
+static const char *container_name(const ch_record *rec, const ch_def *d) {
+  if(d->container == CH_NONE) return NULL;
+  return ch_record_str(rec, rec->defs[d->container].name);
+}
+
+/* Text of a definition: the body when short and readable, else doc,
+ * signature and (for types) the signatures of its members. `compact` asks
+ * for the short form only. */
+static void def_text(build *b, const char *abs, const ch_record *rec,
+                     uint32_t di, bool compact, ch_buf *out) {
+  const ch_def *d = &rec->defs[di];
+  uint32_t lines = d->range.end_row - d->range.start_row + 1;
+  bool python = rec->lang && strcmp(rec->lang->name, "python") == 0;
+  const char *doc = d->doc == CH_NONE ? NULL : ch_record_str(rec, d->doc);
+  if(!compact && lines <= SHORT_BODY_LINES) {
+    size_t len = 0;
+    const char *text = file_text(b->engine, abs, rec, &len);
+    if(text && d->range.end <= len) {
+      uint32_t s = d->range.start_row < rec->nlines
+                       ? rec->line_starts[d->range.start_row]
+                       : d->range.start;
+      if(doc && !python) {
+        ch_buf_append_str(out, doc);
+        ch_buf_append_char(out, '\n');
+      }
+      uint32_t e = d->range.end;
+      while(e < len && text[e] != '\n') e++;
+      ch_buf_append(out, text + s, e - s);
+      ch_buf_append_char(out, '\n');
+      return;
+    }
+  }
+  if(doc && !python) {
+    ch_buf_append_str(out, doc);
+    ch_buf_append_char(out, '\n');
+  }
+  ch_buf_append_str(out, ch_record_str(rec, d->signature));
+  ch_buf_append_char(out, '\n');
+  if(doc && python) {
+    ch_buf_appendf(out, "    %s\n", doc);
+  }
+  if(is_type_kind(d->kind) && !compact) {
+    size_t listed = 0;
+    for(uint32_t k = di + 1; k < rec->ndefs && listed < MAX_MEMBERS_LISTED;
+        k++) {
+      const ch_def *m = &rec->defs[k];
+      if(m->range.start >= d->range.end) break;
+      if(m->container != di) continue;
+      ch_buf_appendf(out, "    %s\n", ch_record_str(rec, m->signature));
+      listed++;
+    }
+  }
+}
+
+static void add_def_candidate(build *b, uint32_t file, uint32_t di,
+                              double score, const char *reason) {
+  char key[32];
+  snprintf(key, sizeof(key), "%u:%u", file, di);
+  candidate *prev = ch_map_get(&b->seen_defs, key);
+  if(prev) {
+    /* Seen through another identifier: keep the best score. The pointer
+     * is an index + 1, since the array moves. */
+    size_t at = (size_t)(uintptr_t)prev - 1;
+    if(b->cands[at].score < score) {
+      b->cands[at].score = score;
+      b->cands[at].reason = reason;
+    }
+    return;
+  }
+  const ch_record *rec = ch_snapshot_file(b->snap, file);
+  if(!rec || di >= rec->ndefs) return;
+  const char *abs = ch_snapshot_abs_path(b->snap, file);
+  const ch_def *d = &rec->defs[di];
+  candidate *c = push_cand(b);
+  c->kind = CH_SNIPPET_DEFINITION;
+  c->score = score;
+  c->path = abs;
+  c->rec = rec;
+  c->file = file;
+  c->def = di;
+  c->start_row = d->range.start_row;
+  c->end_row = d->range.end_row;
+  c->start = d->range.start;
+  c->end = d->range.end;
+  c->reason = reason;
+  ch_map_put(&b->seen_defs, key, (void *)(uintptr_t)b->ncands);
+}
+
+static const double proximity_weight[4] = {0.5, 1.0, 0.75, 0.45};
+static const char *const proximity_name[4] = {"this file", "imported file",
+                                              "same directory", "elsewhere"};
+
+/* Candidates for the definitions of one identifier. */
+static void definitions_of(build *b, const ident_use *u, window w) {
+  ch_def_ref refs[24];
+  size_t total = ch_snapshot_find(b->snap, u->name, b->self_id, refs,
+                                  CH_ARRAY_LEN(refs));
+  size_t n = CH_MIN(total, CH_ARRAY_LEN(refs));
+  if(n == 0) return;
+  /* Many definitions of one name elsewhere make each one less likely the
+   * right one. */
+  size_t at_best = 0;
+  for(size_t i = 0; i < n; i++)
+    if(refs[i].proximity == refs[0].proximity) at_best++;
+  double ambiguity = 1.0 / sqrt((double)(at_best + (total > n ? 4 : 0)));
+  double use = 1.0 + log2(1.0 + u->weight);
+  size_t taken = 0;
+  size_t limit = u->member && !u->receiver_type ? 2 : 1;
+  for(size_t i = 0; i < n && taken < limit; i++) {
+    const ch_def_ref *r = &refs[i];
+    const ch_record *rec = ch_snapshot_file(b->snap, r->file);
+    if(!rec) continue;
+    const ch_def *d = &rec->defs[r->def];
+    if(r->file == b->self_id) {
+      /* The document's own definitions come from its current text; those
+       * in the window are already there. */
+      if(!b->rec || b->rec != rec) continue;
+      if(d->range.end > w.pre_start && d->range.start < w.suf_end) continue;
+    }
+    const char *abs = ch_snapshot_abs_path(b->snap, r->file);
+    if(path_denied(b, abs)) {
+      b->redactions->snippets_dropped++;
+      continue;
+    }
+    uint32_t prox = r->proximity < 4 ? r->proximity : 3;
+    double score = proximity_weight[prox] * use * ambiguity;
+    const char *cname = container_name(rec, d);
+    uint32_t target = r->def;
+    const char *why = NULL;
+    if(u->member) {
+      if(u->receiver_type) {
+        if(cname && strcmp(cname, u->receiver_type) == 0) {
+          score *= 3.0;
+          why = arena_printf(b->arena, "%s of %s, the type of its receiver "
+                             "(%s)", u->name, cname, proximity_name[prox]);
+        } else if(!u->bare) {
+          score *= 0.25;
+        }
+      }
+      if(d->kind == CH_DEF_FIELD && d->container != CH_NONE) {
+        /* A field is best shown with its siblings: the whole type. */
+        target = d->container;
+      }
+    } else if(d->kind == CH_DEF_FIELD || d->kind == CH_DEF_METHOD) {
+      score *= 0.5; /* a bare name that only matches a member */
+    }
+    if(!why)
+      why = arena_printf(b->arena, "definition of %s, used near the cursor "
+                         "(%s)", u->name, proximity_name[prox]);
+    add_def_candidate(b, r->file, target, score, why);
+    taken++;
+  }
+}
+
+/* The definition of a receiver's type: its fields and methods. */
+static void type_of_receiver(build *b, const char *type) {
+  ch_def_ref refs[8];
+  size_t n = ch_snapshot_find(b->snap, type, b->self_id, refs,
+                              CH_ARRAY_LEN(refs));
+  n = CH_MIN(n, CH_ARRAY_LEN(refs));
+  for(size_t i = 0; i < n; i++) {
+    const ch_record *rec = ch_snapshot_file(b->snap, refs[i].file);
+    if(!rec) continue;
+    if(refs[i].file == b->self_id && rec != b->rec) continue;
+    const ch_def *d = &rec->defs[refs[i].def];
+    if(!is_type_kind(d->kind)) continue;
+    const char *abs = ch_snapshot_abs_path(b->snap, refs[i].file);
+    if(path_denied(b, abs)) {
+      b->redactions->snippets_dropped++;
+      continue;
+    }
+    uint32_t prox = refs[i].proximity < 4 ? refs[i].proximity : 3;
+    add_def_candidate(b, refs[i].file, refs[i].def,
+                      4.0 * proximity_weight[prox],
+                      arena_printf(b->arena, "type %s of a receiver near the "
+                                   "cursor: its members (%s)", type,
+                                   proximity_name[prox]));
+    return;
+  }
+}
+
+static void gather_definitions(build *b, window w) {
+  const char *text = b->req->text;
+  uint32_t cursor = b->req->cursor;
+  /* The region: the prefix window and the whole current function. */
+  uint32_t start = w.pre_start, end = cursor;
+  uint32_t fn = enclosing_def(b->rec, cursor, false);
+  if(fn != CH_NONE) {
+    const ch_def *d = &b->rec->defs[fn];
+    start = CH_MIN(start, d->range.start);
+    end = CH_MAX(end, CH_MIN(d->range.end, b->req->len));
+  }
+  if(end - start > 64 * 1024 && cursor - start > 48 * 1024)
+    start = cursor - 48 * 1024;
+  if(end > start + 64 * 1024) end = start + 64 * 1024;
+  tok_list toks = {0};
+  tokenize(&toks, text, start, end, b->lang);
+  size_t before = 0;
+  while(before < toks.n && toks.v[before].start < cursor) before++;
+
+  ch_map uses;
+  ch_map_init(&uses);
+  ident_use *order[256];
+  size_t norder = 0;
+  for(size_t k = 0; k < toks.n; k++) {
+    tok *t = &toks.v[k];
+    if(!t->ident || is_noise_word(text + t->start, t->len)) continue;
+    bool member = k > 0 && !toks.v[k - 1].ident &&
+                  (tok_is(text, &toks.v[k - 1], ".") ||
+                   tok_is(text, &toks.v[k - 1], "->"));
+    /* The receiver's type only says which `foo` when the receiver is a
+     * plain name. */
+    bool simple_receiver = member && k >= 2 && toks.v[k - 2].ident &&
+                           !(k >= 3 && !toks.v[k - 3].ident &&
+                             (tok_is(text, &toks.v[k - 3], ".") ||
+                              tok_is(text, &toks.v[k - 3], "->")));
+    ident_use *u = use_of(b, &uses, text, t);
+    if(u->weight == 0 && norder < CH_ARRAY_LEN(order)) order[norder++] = u;
+    /* Nearer uses count more: the lines right before the cursor most. */
+    double near = 1.0;
+    if(t->start < cursor) {
+      uint32_t dist = b->cursor_row - row_of(&b->li, t->start);
+      near = dist <= 3 ? 2.0 : dist <= 12 ? 1.4 : 1.0;
+    }
+    u->weight += near;
+    if(member) {
+      u->member = true;
+      if(simple_receiver && !u->receiver_type) {
+        const tok *rt = &toks.v[k - 2];
+        char rname[128];
+        size_t rn = CH_MIN((size_t)rt->len, sizeof(rname) - 1);
+        memcpy(rname, text + rt->start, rn);
+        rname[rn] = 0;
+        if(strcmp(rname, "self") == 0 || strcmp(rname, "this") == 0 ||
+           strcmp(rname, "cls") == 0) {
+          uint32_t cls = enclosing_def(b->rec, cursor, true);
+          if(cls != CH_NONE)
+            u->receiver_type = arena_strndup(
+                b->arena, ch_record_str(b->rec, b->rec->defs[cls].name),
+                strlen(ch_record_str(b->rec, b->rec->defs[cls].name)));
+        } else {
+          u->receiver_type = receiver_type(b, &toks, before, rname);
+        }
+        if(u->receiver_type && strcmp(u->receiver_type, rname) == 0)
+          u->receiver_type = NULL;
+      }
+    } else {
+      u->bare = true;
+    }
+  }
+  /* Receiver types first: they carry the fields a member access needs. */
+  for(size_t i = 0; i < norder; i++) {
+    const char *type = order[i]->receiver_type;
+    if(!type) continue;
+    bool dup = false;
+    for(size_t j = 0; j < i && !dup; j++)
+      dup = order[j]->receiver_type &&
+            strcmp(order[j]->receiver_type, type) == 0;
+    if(!dup) type_of_receiver(b, type);
+  }
+  for(size_t i = 0; i < norder; i++) definitions_of(b, order[i], w);
+  ch_map_release(&uses, NULL);
+  ch_free(toks.v);
+}
+
+/* ---- outlines of imported files -------------------------------------------- */
+
+static void gather_outlines(build *b) {
+  if(b->self_id == CH_NONE) return;
+  uint32_t ids[16];
+  size_t n = ch_snapshot_imports(b->snap, b->self_id, ids, CH_ARRAY_LEN(ids));
+  n = CH_MIN(n, CH_ARRAY_LEN(ids));
+  for(size_t i = 0; i < n; i++) {
+    const ch_record *rec = ch_snapshot_file(b->snap, ids[i]);
+    if(!rec || rec->ndefs == 0) continue;
+    const char *abs = ch_snapshot_abs_path(b->snap, ids[i]);
+    if(path_denied(b, abs)) {
+      b->redactions->snippets_dropped++;
+      continue;
+    }
+    candidate *c = push_cand(b);
+    c->kind = CH_SNIPPET_OUTLINE;
+    c->score = 0.3 / (1.0 + (double)i * 0.2);
+    c->path = abs;
+    c->rec = rec;
+    c->file = ids[i];
+    c->start_row = rec->defs[0].range.start_row;
+    c->end_row = rec->defs[rec->ndefs - 1].range.end_row;
+    c->start = rec->defs[0].range.start;
+    c->end = rec->defs[rec->ndefs - 1].range.end;
+    c->reason = arena_printf(b->arena, "outline of an imported file (%u "
+                             "definitions)", rec->ndefs);
+  }
+}
+
+/* An outline that fits in `tokens`: signatures in source order, stopping
+ * at the first that does not fit; the candidate's rows shrink to match. */
+static void outline_text(build *b, candidate *c, uint32_t tokens,
+                         ch_buf *out) {
+  const ch_record *rec = c->rec;
+  uint64_t milli = 0;
+  uint32_t last_row = c->start_row, last_end = c->start;
+  char line[CH_SIGNATURE_MAX + 64];
+  for(uint32_t d = 0; d < rec->ndefs; d++) {
+    const ch_def *def = &rec->defs[d];
+    if(def->kind == CH_DEF_VARIABLE && def->container != CH_NONE) continue;
+    int depth = 0;
+    for(uint32_t k = def->container; k != CH_NONE && depth < 8;
+        k = rec->defs[k].container)
+      depth++;
+    int n = snprintf(line, sizeof(line), "%*s%s\n", depth * 4, "",
+                     ch_record_str(rec, def->signature));
+    if(n < 0) continue;
+    size_t len = CH_MIN((size_t)n, sizeof(line) - 1);
+    uint64_t m = ch_context_tokens_milli(b->lang, line, len);
+    if(ch_context_tokens_of_milli(b->lang, milli + m) > tokens) break;
+    milli += m;
+    ch_buf_append(out, line, len);
+    last_row = def->name_range.start_row;
+    last_end = def->name_range.end;
+  }
+  c->end_row = last_row;
+  c->end = last_end;
+}
+
+/* ---- similar windows ------------------------------------------------------- */
+
+#define SIM_WINDOW_LINES 12
+#define SIM_STRIDE 6
+#define SIM_MAX_BYTES (512u * 1024)
+#define SIM_MAX_IDS 128
+#define SIM_KEEP 6
+
+static size_t ident_hashes(const char *text, uint32_t start, uint32_t end,
+                           uint32_t *out, size_t max) {
+  size_t n = 0;
+  uint32_t i = start;
+  while(i < end) {
+    unsigned char c = (unsigned char)text[i];
+    if(is_ident_start(c)) {
+      uint32_t s = i;
+      while(i < end && is_ident_char((unsigned char)text[i])) i++;
+      uint32_t h = (uint32_t)ch_hash_bytes(text + s, i - s);
+      bool dup = false;
+      for(size_t k = 0; k < n && !dup; k++) dup = out[k] == h;
+      if(!dup && n < max) out[n++] = h;
+    } else if(isdigit(c)) {
+      while(i < end && is_ident_char((unsigned char)text[i])) i++;
+    } else {
+      i++;
+    }
+  }
+  return n;
+}
+
+static double jaccard(const uint32_t *a, size_t na, const uint32_t *b2,
+                      size_t nb) {
+  if(na == 0 || nb == 0) return 0;
+  size_t both = 0;
+  for(size_t i = 0; i < na; i++)
+    for(size_t j = 0; j < nb; j++)
+      if(a[i] == b2[j]) {
+        both++;
+        break;
+      }
+  return (double)both / (double)(na + nb - both);
+}
+
+static void gather_similar(build *b, window w) {
+  (void)w;
+  const char *text = b->req->text;
+  /* The query: identifiers of the lines right before the cursor. */
+  uint32_t qrow = b->cursor_row > SIM_WINDOW_LINES
+                      ? b->cursor_row - SIM_WINDOW_LINES
+                      : 0;
+  uint32_t query[SIM_MAX_IDS];
+  size_t nq = ident_hashes(text, b->li.starts[qrow], b->req->cursor, query,
+                           SIM_MAX_IDS);
+  if(nq == 0) return;
+  size_t scanned = 0;
+  uint32_t ids[SIM_MAX_IDS];
+  for(size_t d = 0; d < b->req->ndocs && scanned < SIM_MAX_BYTES; d++) {
+    const ch_context_doc *doc = &b->req->docs[d];
+    if(!doc->text || !doc->path || strcmp(doc->path, b->req->path) == 0)
+      continue;
+    if(path_denied(b, doc->path)) {
+      b->redactions->snippets_dropped++;
+      continue;
+    }
+    uint32_t len = (uint32_t)CH_MIN((size_t)doc->len, SIM_MAX_BYTES - scanned);
+    scanned += len;
+    line_index li;
+    line_index_build(&li, b->arena, doc->text, len);
+    /* the best windows of this document, not overlapping */
+    double best_score[2] = {0, 0};
+    uint32_t best_row[2] = {0, 0};
+    for(uint32_t row = 0; row < li.n; row += SIM_STRIDE) {
+      uint32_t erow = CH_MIN(row + SIM_WINDOW_LINES, li.n);
+      uint32_t s = li.starts[row], e = li.starts[erow];
+      if(erow == li.n) e = len;
+      size_t n = ident_hashes(doc->text, s, e, ids, SIM_MAX_IDS);
+      double j = jaccard(query, nq, ids, n);
+      if(j > best_score[0]) {
+        if(row >= best_row[0] + SIM_WINDOW_LINES) {
+          best_score[1] = best_score[0];
+          best_row[1] = best_row[0];
+        }
+        best_score[0] = j;
+        best_row[0] = row;
+      } else if(j > best_score[1] && row >= best_row[0] + SIM_WINDOW_LINES) {
+        best_score[1] = j;
+        best_row[1] = row;
+      }
+      if(erow == li.n) break;
+    }
+    for(int k = 0; k < 2; k++) {
+      if(best_score[k] < 0.1) continue;
+      uint32_t row = best_row[k];
+      uint32_t erow = CH_MIN(row + SIM_WINDOW_LINES, li.n);
+      uint32_t s = li.starts[row];
+      uint32_t e = erow == li.n ? len : li.starts[erow];
+      candidate *c = push_cand(b);
+      c->kind = CH_SNIPPET_SIMILAR;
+      c->score = 0.6 * best_score[k];
+      c->path = doc->path;
+      c->start_row = row;
+      c->end_row = erow > row ? erow - 1 : row;
+      c->start = s;
+      c->end = e;
+      c->raw = doc->text + s;
+      c->raw_len = e - s;
+      c->reason = arena_printf(b->arena, "similar to the lines before the "
+                               "cursor (jaccard %.2f)", best_score[k]);
+    }
+  }
+}
+
+/* ---- recent edits ------------------------------------------------------------ */
+
+static void append_prefixed(ch_buf *out, const char *lines, char mark) {
+  if(!lines || !*lines) return;
+  const char *p = lines;
+  while(*p) {
+    const char *nl = strchr(p, '\n');
+    size_t n = nl ? (size_t)(nl - p) : strlen(p);
+    ch_buf_append_char(out, mark);
+    ch_buf_append(out, p, n);
+    ch_buf_append_char(out, '\n');
+    if(!nl) break;
+    p = nl + 1;
+  }
+}
+
+static void gather_edits(build *b) {
+  size_t n = CH_MIN(b->req->nedits, (size_t)16);
+  for(size_t i = 0; i < n; i++) {
+    const ch_context_edit *e = &b->req->edits[i];
+    if(!e->path || strcmp(e->path, b->req->path) == 0) continue;
+    if(path_denied(b, e->path)) {
+      b->redactions->snippets_dropped++;
+      continue;
+    }
+    ch_buf hunk;
+    ch_buf_init(&hunk, 64 * 1024);
+    uint32_t removed = 0, added = 0;
+    for(const char *p = e->removed; p && *p; p++) removed += *p == '\n';
+    for(const char *p = e->added; p && *p; p++) added += *p == '\n';
+    if(e->removed && *e->removed && e->removed[strlen(e->removed) - 1] != '\n')
+      removed++;
+    if(e->added && *e->added && e->added[strlen(e->added) - 1] != '\n') added++;
+    ch_buf_appendf(&hunk, "@@ -%u,%u +%u,%u @@\n", e->row + 1, removed,
+                   e->row + 1, added);
+    append_prefixed(&hunk, e->removed, '-');
+    append_prefixed(&hunk, e->added, '+');
+    candidate *c = push_cand(b);
+    c->kind = CH_SNIPPET_EDIT;
+    c->score = 0.5 / (1.0 + (double)i);
+    c->path = e->path;
+    c->start_row = e->row;
+    c->end_row = e->row + (added ? added - 1 : 0);
+    c->raw = arena_strndup(b->arena, hunk.data ? hunk.data : "", hunk.len);
+    c->raw_len = hunk.len;
+    c->order = (uint32_t)i;
+    c->reason = arena_printf(b->arena, "recent edit (%zu%s most recent)",
+                             i + 1, i == 0 ? "st" : i == 1 ? "nd" : i == 2 ? "rd" : "th");
+    ch_buf_release(&hunk);
+  }
+}
+
+/* ---- enclosing scopes ------------------------------------------------------ */
+
+static void gather_scopes(build *b, window w) {
+  if(!b->rec) return;
+  uint32_t cursor = b->req->cursor;
+  uint32_t depth = 0;
+  for(uint32_t d = 0; d < b->rec->ndefs; d++) {
+    const ch_def *def = &b->rec->defs[d];
+    if(def->range.start > cursor) break;
+    if(def->range.end < cursor || def->range.start >= w.pre_start) continue;
+    if(def->kind == CH_DEF_VARIABLE || def->kind == CH_DEF_FIELD ||
+       def->kind == CH_DEF_CONSTANT || def->kind == CH_DEF_MACRO)
+      continue;
+    candidate *c = push_cand(b);
+    c->kind = CH_SNIPPET_SCOPE;
+    c->score = 10.0 - depth * 0.1;
+    c->path = b->req->path;
+    c->start_row = def->range.start_row;
+    c->end_row = def->range.start_row;
+    c->start = def->range.start;
+    c->end = def->range.end;
+    c->rec = b->rec;
+    c->def = d;
+    c->order = depth++;
+    c->reason = arena_printf(b->arena, "enclosing %s, above the window",
+                             ch_def_kind_name(def->kind));
+  }
+}
+
+/* ---- selection --------------------------------------------------------------- */
+
+static int by_score(const void *pa, const void *pb) {
+  const candidate *a = pa, *b2 = pb;
+  if(a->score != b2->score) return a->score > b2->score ? -1 : 1;
+  if(a->kind != b2->kind) return (int)a->kind - (int)b2->kind;
+  int c = strcmp(a->path, b2->path);
+  if(c) return c;
+  return a->start < b2->start ? -1 : a->start > b2->start;
+}
+
+/* True when rows [s, e] of path overlap a snippet already taken. */
+static bool overlaps_taken(const build *b, const char *path, uint32_t s,
+                           uint32_t e) {
+  for(size_t i = 0; i < b->nout; i++) {
+    const ch_snippet *t = &b->out[i];
+    if(t->kind == CH_SNIPPET_OUTLINE || t->kind == CH_SNIPPET_EDIT) continue;
+    if(strcmp(t->path, path) != 0) continue;
+    if(s <= t->end_row && t->start_row <= e) return true;
+  }
+  return false;
+}
+
+static void take(build *b, candidate *c, uint32_t limit) {
+  ch_buf raw;
+  ch_buf_init(&raw, 4u * 1024 * 1024);
+  bool contained = false;
+  if(c->kind == CH_SNIPPET_DEFINITION) {
+    /* A definition inside one already taken adds nothing. */
+    for(size_t i = 0; i < b->nout && !contained; i++) {
+      const ch_snippet *t = &b->out[i];
+      contained = t->kind == CH_SNIPPET_DEFINITION &&
+                  strcmp(t->path, c->path) == 0 && t->start <= c->start &&
+                  c->end <= t->end;
+    }
+    if(contained) goto done;
+    def_text(b, c->path, c->rec, c->def, false, &raw);
+  } else if(c->kind == CH_SNIPPET_OUTLINE) {
+    outline_text(b, c, limit - b->used, &raw);
+    if(raw.len == 0) goto done;
+  } else if(c->kind == CH_SNIPPET_SCOPE) {
+    ch_buf_append_str(&raw, ch_record_str(c->rec, c->rec->defs[c->def].signature));
+    ch_buf_append_char(&raw, '\n');
+  } else {
+    if(c->kind == CH_SNIPPET_SIMILAR &&
+       overlaps_taken(b, c->path, c->start_row, c->end_row))
+      goto done;
+    ch_buf_append(&raw, c->raw, c->raw_len);
+  }
+  size_t len = 0;
+  uint32_t tokens = 0;
+  const char *text = make_text(b, raw.data ? raw.data : "", raw.len, &len,
+                               &tokens);
+  if(b->used + tokens > limit && c->kind == CH_SNIPPET_DEFINITION) {
+    /* Too long with its body: try the signature and doc alone. */
+    ch_buf_reset(&raw);
+    def_text(b, c->path, c->rec, c->def, true, &raw);
+    text = make_text(b, raw.data ? raw.data : "", raw.len, &len, &tokens);
+  }
+  if(b->used + tokens > limit || len == 0) goto done;
+  if(c->kind == CH_SNIPPET_DEFINITION) {
+    /* The definitions it contains (a method of this class) go: the new
+     * snippet shows them, and their tokens return to the budget. */
+    size_t keep = 0;
+    for(size_t i = 0; i < b->nout; i++) {
+      ch_snippet *t = &b->out[i];
+      if(t->kind == CH_SNIPPET_DEFINITION && strcmp(t->path, c->path) == 0 &&
+         c->start <= t->start && t->end <= c->end) {
+        b->used -= t->tokens;
+        continue;
+      }
+      b->out[keep++] = *t;
+    }
+    b->nout = keep;
+  }
+  ch_snippet *s = push_snippet(b);
+  s->kind = c->kind;
+  s->path = c->path;
+  s->start_row = c->start_row;
+  s->end_row = c->end_row;
+  s->start = c->start;
+  s->end = c->end;
+  s->text = text;
+  s->len = len;
+  s->score = c->score;
+  s->tokens = tokens;
+  s->reason = c->reason;
+  b->used += tokens;
+done:
+  ch_buf_release(&raw);
+}
+
+/* Makes the prefix and suffix snippets for a window. Redaction can change
+ * the count: shrink the window until both fit. */
+static void emit_window(build *b, window w, uint32_t pre_tokens,
+                        uint32_t suf_tokens) {
+  const char *text = b->req->text;
+  uint32_t cursor = b->req->cursor;
+  for(int kind = 0; kind < 2; kind++) {
+    bool pre = kind == 0;
+    if(!source_on(b, pre ? CH_SNIPPET_PREFIX : CH_SNIPPET_SUFFIX)) continue;
+    uint32_t s = pre ? w.pre_start : cursor;
+    uint32_t e = pre ? cursor : w.suf_end;
+    uint32_t target = pre ? pre_tokens : suf_tokens;
+    for(;;) {
+      if(s >= e) break;
+      size_t len = 0;
+      uint32_t tokens = 0;
+      const char *t = make_text(b, text + s, e - s, &len, &tokens);
+      if(tokens <= target && b->used + tokens <= b->req->budget) {
+        ch_snippet *sn = push_snippet(b);
+        sn->kind = pre ? CH_SNIPPET_PREFIX : CH_SNIPPET_SUFFIX;
+        sn->path = b->req->path;
+        sn->start = s;
+        sn->end = e;
+        sn->start_row = row_of(&b->li, s);
+        sn->end_row = row_of(&b->li, e > s ? e - 1 : e);
+        sn->text = t;
+        sn->len = len;
+        sn->score = 1.0;
+        sn->tokens = tokens;
+        sn->reason = pre ? "the document before the cursor"
+                         : "the document after the cursor";
+        b->used += tokens;
+        break;
+      }
+      /* drop the line farthest from the cursor */
+      if(pre) {
+        uint32_t r = row_of(&b->li, s);
+        if(r + 1 >= b->li.n || b->li.starts[r + 1] > cursor) {
+          s = e;
+        } else {
+          s = b->li.starts[r + 1];
+        }
+      } else {
+        uint32_t r = row_of(&b->li, e > 0 ? e - 1 : 0);
+        uint32_t ls = b->li.starts[r];
+        e = ls > cursor ? ls : cursor;
+      }
+    }
+  }
+}
+
+static int group_of(ch_snippet_kind k) { return (int)k; }
+
+static int by_order(const void *pa, const void *pb) {
+  const ch_snippet *a = pa, *b2 = pb;
+  int ga = group_of(a->kind), gb = group_of(b2->kind);
+  if(ga != gb) return ga - gb;
+  if(a->kind == CH_SNIPPET_EDIT || a->kind == CH_SNIPPET_SCOPE ||
+     a->kind == CH_SNIPPET_PREFIX || a->kind == CH_SNIPPET_SUFFIX)
+    return a->start_row < b2->start_row ? -1 : a->start_row > b2->start_row;
+  int c = strcmp(a->path, b2->path);
+  if(c) return c;
+  return a->start < b2->start ? -1 : a->start > b2->start;
+}
+
+ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
+                           const ch_context_request *req,
+                           const ch_context_options *options,
+                           ch_context *out) {
+  uint64_t t0 = ch_now_ns();
+  memset(out, 0, sizeof(*out));
+  out->arena = ch_calloc(1, sizeof(*out->arena));
+  if(!self || !snap || !req || !req->text || !req->path ||
+     req->cursor > req->len || req->budget == 0)
+    return CH_ERR_INVALID;
+  build b;
+  memset(&b, 0, sizeof(b));
+  b.engine = self;
+  b.snap = snap;
+  b.req = req;
+  if(options) b.opt = *options;
+  if(b.opt.prefix_ratio <= 0 || b.opt.prefix_ratio > 1) b.opt.prefix_ratio = 0.75;
+  if(b.opt.window_share <= 0 || b.opt.window_share > 1) b.opt.window_share = 0.45;
+  if(!b.opt.sources) b.opt.sources = CH_CONTEXT_ALL_SOURCES;
+  b.lang = req->lang ? req->lang : ch_syntax_by_path(req->path, req->text,
+                                                      CH_MIN(req->len, 256u));
+  b.arena = out->arena;
+  b.redactions = &out->redactions;
+  b.self_id = CH_NONE;
+  ch_snapshot_lookup(snap, req->path, &b.self_id);
+  b.rec = req->record;
+  if(!b.rec && b.self_id != CH_NONE) {
+    const ch_record *r = ch_snapshot_file(snap, b.self_id);
+    if(r && r->size == req->len && r->hash == ch_hash_bytes(req->text, req->len))
+      b.rec = r;
+  }
+  if(b.rec && b.self_id != CH_NONE && b.rec != ch_snapshot_file(snap, b.self_id)) {
+    /* The caller's record of this text: same-file definitions come from
+     * it, not from the snapshot's older record. */
+  }
+  ch_map_init(&b.seen_defs);
+  line_index_build(&b.li, b.arena, req->text, req->len);
+  b.cursor_row = row_of(&b.li, req->cursor);
+
+  /* The document itself may be denied: then nothing of it goes out. */
+  bool self_denied = path_denied(&b, req->path);
+  bool want_window = !self_denied && (source_on(&b, CH_SNIPPET_PREFIX) ||
+                                      source_on(&b, CH_SNIPPET_SUFFIX));
+  uint32_t budget = req->budget;
+  uint32_t win_budget = want_window ? (uint32_t)(budget * b.opt.window_share) : 0;
+  if(want_window && !(b.opt.sources & ~(CH_CONTEXT_SOURCE(CH_SNIPPET_PREFIX) |
+                                        CH_CONTEXT_SOURCE(CH_SNIPPET_SUFFIX))))
+    win_budget = budget;
+  uint32_t pre_t = (uint32_t)(win_budget * b.opt.prefix_ratio);
+  uint32_t suf_t = win_budget - pre_t;
+  window w = want_window ? size_window(&b, pre_t, suf_t)
+                         : (window){req->cursor, req->cursor};
+
+  if(!self_denied) {
+    if(source_on(&b, CH_SNIPPET_SCOPE)) gather_scopes(&b, w);
+    if(source_on(&b, CH_SNIPPET_DEFINITION)) gather_definitions(&b, w);
+    if(source_on(&b, CH_SNIPPET_OUTLINE)) gather_outlines(&b);
+    if(source_on(&b, CH_SNIPPET_SIMILAR)) gather_similar(&b, w);
+    if(source_on(&b, CH_SNIPPET_EDIT)) gather_edits(&b);
+  } else {
+    out->redactions.snippets_dropped++;
+  }
+  /* Window-sized share first, then the rest by score. */
+  uint32_t window_used = 0;
+  if(want_window) {
+    window_used = ch_context_tokens(b.lang, req->text + w.pre_start,
+                                    req->cursor - w.pre_start) +
+                  ch_context_tokens(b.lang, req->text + req->cursor,
+                                    w.suf_end - req->cursor);
+  }
+  qsort(b.cands, b.ncands, sizeof(candidate), by_score);
+  uint32_t limit = budget > window_used ? budget - window_used : 0;
+  for(size_t i = 0; i < b.ncands; i++) take(&b, &b.cands[i], limit);
+
+  if(want_window) {
+    /* The window grows into what the other sources left. */
+    uint32_t left = budget - b.used;
+    uint32_t pre2 = (uint32_t)(left * b.opt.prefix_ratio);
+    if(!source_on(&b, CH_SNIPPET_SUFFIX)) pre2 = left;
+    uint32_t suf2 = left - pre2;
+    if(!source_on(&b, CH_SNIPPET_PREFIX)) suf2 = left, pre2 = 0;
+    window w2 = size_window(&b, pre2, suf2);
+    /* Give what one side cannot use to the other. */
+    uint32_t pre_used = ch_context_tokens(b.lang, req->text + w2.pre_start,
+                                          req->cursor - w2.pre_start);
+    uint32_t suf_used = ch_context_tokens(b.lang, req->text + req->cursor,
+                                          w2.suf_end - req->cursor);
+    if(pre_used < pre2 && source_on(&b, CH_SNIPPET_SUFFIX)) {
+      suf2 = left - pre_used;
+      pre2 = pre_used;
+    } else if(suf_used < suf2 && source_on(&b, CH_SNIPPET_PREFIX)) {
+      pre2 = left - suf_used;
+      suf2 = suf_used;
+    }
+    w2 = size_window(&b, pre2, suf2);
+    emit_window(&b, w2, pre2, suf2);
+  }
+  qsort(b.out, b.nout, sizeof(ch_snippet), by_order);
+  out->snippets = b.out;
+  out->count = b.nout;
+  out->budget = budget;
+  out->tokens = b.used;
+  ch_free(b.cands);
+  ch_map_release(&b.seen_defs, NULL);
+  out->elapsed_ns = ch_now_ns() - t0;
+  return CH_OK;
+}
+
+void ch_context_release(ch_context *self) {
+  if(!self) return;
+  ch_free(self->snippets);
+  arena_free(self->arena);
+  memset(self, 0, sizeof(*self));
+}
