@@ -637,7 +637,10 @@ static char *receiver_type(build *b, const tok_list *toks, size_t before,
 
 /* ---- definitions ---------------------------------------------------------- */
 
-#define SHORT_BODY_LINES 24
+#define SHORT_BODY_LINES 8
+#define SHORT_TYPE_LINES 16
+#define DOC_MAX_LINES 4
+#define DOC_MAX_BYTES 320
 #define MAX_MEMBERS_LISTED 40
 
 static bool is_type_kind(ch_def_kind k) {
@@ -653,23 +656,42 @@ static const char *container_name(const ch_record *rec, const ch_def *d) {
 /* Text of a definition: the body when short and readable, else doc,
  * signature and (for types) the signatures of its members. `compact` asks
  * for the short form only. */
+/* A doc comment cut to its first lines: enough to say what a thing is. */
+static void append_doc(ch_buf *out, const char *doc, const char *indent) {
+  size_t lines = 0;
+  const char *p = doc;
+  while(*p && lines < DOC_MAX_LINES && (size_t)(p - doc) < DOC_MAX_BYTES) {
+    const char *nl = strchr(p, '\n');
+    size_t n = nl ? (size_t)(nl - p) : strlen(p);
+    ch_buf_append_str(out, indent);
+    ch_buf_append(out, p, n);
+    ch_buf_append_char(out, '\n');
+    lines++;
+    if(!nl) return;
+    p = nl + 1;
+  }
+  if(*p) {
+    ch_buf_append_str(out, indent);
+    ch_buf_append_str(out, "...\n");
+  }
+}
+
 static void def_text(build *b, const char *abs, const ch_record *rec,
                      uint32_t di, bool compact, ch_buf *out) {
   const ch_def *d = &rec->defs[di];
   uint32_t lines = d->range.end_row - d->range.start_row + 1;
   bool python = rec->lang && strcmp(rec->lang->name, "python") == 0;
   const char *doc = d->doc == CH_NONE ? NULL : ch_record_str(rec, d->doc);
-  if(!compact && lines <= SHORT_BODY_LINES) {
+  uint32_t short_lines = is_type_kind(d->kind) ? SHORT_TYPE_LINES
+                                                : SHORT_BODY_LINES;
+  if(!compact && lines <= short_lines) {
     size_t len = 0;
     const char *text = file_text(b->engine, abs, rec, &len);
     if(text && d->range.end <= len) {
       uint32_t s = d->range.start_row < rec->nlines
                        ? rec->line_starts[d->range.start_row]
                        : d->range.start;
-      if(doc && !python) {
-        ch_buf_append_str(out, doc);
-        ch_buf_append_char(out, '\n');
-      }
+      if(doc && !python) append_doc(out, doc, "");
       uint32_t e = d->range.end;
       while(e < len && text[e] != '\n') e++;
       ch_buf_append(out, text + s, e - s);
@@ -677,15 +699,10 @@ static void def_text(build *b, const char *abs, const ch_record *rec,
       return;
     }
   }
-  if(doc && !python) {
-    ch_buf_append_str(out, doc);
-    ch_buf_append_char(out, '\n');
-  }
+  if(doc && !python) append_doc(out, doc, "");
   ch_buf_append_str(out, ch_record_str(rec, d->signature));
   ch_buf_append_char(out, '\n');
-  if(doc && python) {
-    ch_buf_appendf(out, "    %s\n", doc);
-  }
+  if(doc && python) append_doc(out, doc, "    ");
   if(is_type_kind(d->kind) && !compact) {
     size_t listed = 0;
     for(uint32_t k = di + 1; k < rec->ndefs && listed < MAX_MEMBERS_LISTED;
@@ -826,6 +843,30 @@ static void type_of_receiver(build *b, const char *type) {
   }
 }
 
+/* Counts the identifiers of toks (over text) into uses, each use weighing
+ * `weight`; new names are appended to order. */
+static void add_region_uses(build *b, ch_map *uses, ident_use **order,
+                            size_t *norder, size_t max, const char *text,
+                            tok_list *toks, double weight) {
+  for(size_t k = 0; k < toks->n; k++) {
+    tok *t = &toks->v[k];
+    if(!t->ident || is_noise_word(text + t->start, t->len)) continue;
+    bool member = k > 0 && !toks->v[k - 1].ident &&
+                  (tok_is(text, &toks->v[k - 1], ".") ||
+                   tok_is(text, &toks->v[k - 1], "->"));
+    ident_use *u = use_of(b, uses, text, t);
+    if(u->weight == 0) {
+      if(*norder >= max) continue;
+      order[(*norder)++] = u;
+    }
+    u->weight += weight;
+    if(member)
+      u->member = true;
+    else
+      u->bare = true;
+  }
+}
+
 static void gather_definitions(build *b, window w) {
   const char *text = b->req->text;
   uint32_t cursor = b->req->cursor;
@@ -893,6 +934,60 @@ static void gather_definitions(build *b, window w) {
       }
     } else {
       u->bare = true;
+    }
+  }
+  /* Code after the current function in the window, and the code of the
+   * similar windows found, hint at names the next lines may use: what code
+   * like this calls. They count less than the code at the cursor. */
+  if(end < w.suf_end) {
+    tok_list more = {0};
+    tokenize(&more, text, end, w.suf_end, b->lang);
+    add_region_uses(b, &uses, order, &norder, CH_ARRAY_LEN(order), text, &more,
+                    0.5);
+    ch_free(more.v);
+  }
+  /* The rest of the document: a name used anywhere in it is likely to be
+   * used again. Bounded, so a huge file costs no more than 64 KiB. */
+  {
+    uint32_t lo = start > 32 * 1024 ? start - 32 * 1024 : 0;
+    uint32_t hi = CH_MIN(b->req->len, CH_MAX(end, w.suf_end) + 32 * 1024);
+    tok_list more = {0};
+    if(lo < start) tokenize(&more, text, lo, start, b->lang);
+    if(CH_MAX(end, w.suf_end) < hi)
+      tokenize(&more, text, CH_MAX(end, w.suf_end), hi, b->lang);
+    add_region_uses(b, &uses, order, &norder, CH_ARRAY_LEN(order), text, &more,
+                    0.25);
+    ch_free(more.v);
+  }
+  for(size_t i = 0; i < b->ncands; i++) {
+    const candidate *c = &b->cands[i];
+    if(c->kind != CH_SNIPPET_SIMILAR || !c->raw) continue;
+    tok_list more = {0};
+    tokenize(&more, c->raw, 0, (uint32_t)c->raw_len, b->lang);
+    add_region_uses(b, &uses, order, &norder, CH_ARRAY_LEN(order), c->raw,
+                    &more, c->score);
+    ch_free(more.v);
+  }
+  /* Names the file imports one by one are likely next: they count as one
+   * use each. */
+  if(b->rec && norder < CH_ARRAY_LEN(order)) {
+    for(uint32_t i = 0; i < b->rec->nimports; i++) {
+      const char *names = ch_record_str(b->rec, b->rec->imports[i].names);
+      while(*names && norder < CH_ARRAY_LEN(order)) {
+        const char *comma = strchr(names, ',');
+        size_t n = comma ? (size_t)(comma - names) : strlen(names);
+        while(n && names[0] == ' ') names++, n--;
+        if(n && n < 64 && is_ident_start((unsigned char)names[0]) &&
+           !is_noise_word(names, n)) {
+          tok t = {(uint32_t)(names - b->rec->pool), (uint32_t)n, true};
+          ident_use *u = use_of(b, &uses, b->rec->pool, &t);
+          if(u->weight == 0) order[norder++] = u;
+          u->weight += 0.5;
+          u->bare = true;
+        }
+        if(!comma) break;
+        names = comma + 1;
+      }
     }
   }
   /* Receiver types first: they carry the fields a member access needs. */
@@ -974,43 +1069,76 @@ static void outline_text(build *b, candidate *c, uint32_t tokens,
 
 #define SIM_WINDOW_LINES 12
 #define SIM_STRIDE 6
-#define SIM_MAX_BYTES (512u * 1024)
-#define SIM_MAX_IDS 128
+#define SIM_MAX_BYTES (256u * 1024)
 #define SIM_KEEP 6
 
-static size_t ident_hashes(const char *text, uint32_t start, uint32_t end,
-                           uint32_t *out, size_t max) {
+/* Identifier sets as small open-addressing tables of hashes. A table is
+ * emptied by bumping its generation, so each window costs only its own
+ * tokens. Hash 0 is stored as 1. */
+#define SET_SLOTS 1024 /* a power of two, > 2 * the ids of a window */
+
+typedef struct id_set {
+  uint32_t hash[SET_SLOTS];
+  uint32_t gen[SET_SLOTS];
+  uint32_t generation;
+  uint32_t count;
+} id_set;
+
+static bool set_add(id_set *set, uint32_t h) {
+  if(set->count >= SET_SLOTS / 2) return false;
+  h = h ? h : 1;
+  for(uint32_t i = h & (SET_SLOTS - 1);; i = (i + 1) & (SET_SLOTS - 1)) {
+    if(set->gen[i] != set->generation) {
+      set->gen[i] = set->generation;
+      set->hash[i] = h;
+      set->count++;
+      return true;
+    }
+    if(set->hash[i] == h) return false;
+  }
+}
+
+static bool set_has(const id_set *set, uint32_t h) {
+  h = h ? h : 1;
+  for(uint32_t i = h & (SET_SLOTS - 1);; i = (i + 1) & (SET_SLOTS - 1)) {
+    if(set->gen[i] != set->generation) return false;
+    if(set->hash[i] == h) return true;
+  }
+}
+
+static void set_clear(id_set *set) {
+  set->generation++;
+  set->count = 0;
+  if(set->generation == 0) { /* wrapped: really clear */
+    memset(set->gen, 0, sizeof(set->gen));
+    set->generation = 1;
+  }
+}
+
+/* Hashes of the identifiers of text[start, end) with their rows. */
+typedef struct id_tok {
+  uint32_t hash, row;
+} id_tok;
+
+static size_t ident_tokens(const char *text, uint32_t start, uint32_t end,
+                           id_tok *out, size_t max) {
   size_t n = 0;
+  uint32_t row = 0;
   uint32_t i = start;
-  while(i < end) {
+  while(i < end && n < max) {
     unsigned char c = (unsigned char)text[i];
     if(is_ident_start(c)) {
       uint32_t s = i;
       while(i < end && is_ident_char((unsigned char)text[i])) i++;
-      uint32_t h = (uint32_t)ch_hash_bytes(text + s, i - s);
-      bool dup = false;
-      for(size_t k = 0; k < n && !dup; k++) dup = out[k] == h;
-      if(!dup && n < max) out[n++] = h;
+      out[n++] = (id_tok){(uint32_t)ch_hash_bytes(text + s, i - s), row};
     } else if(isdigit(c)) {
       while(i < end && is_ident_char((unsigned char)text[i])) i++;
     } else {
+      row += c == '\n';
       i++;
     }
   }
   return n;
-}
-
-static double jaccard(const uint32_t *a, size_t na, const uint32_t *b2,
-                      size_t nb) {
-  if(na == 0 || nb == 0) return 0;
-  size_t both = 0;
-  for(size_t i = 0; i < na; i++)
-    for(size_t j = 0; j < nb; j++)
-      if(a[i] == b2[j]) {
-        both++;
-        break;
-      }
-  return (double)both / (double)(na + nb - both);
 }
 
 static void gather_similar(build *b, window w) {
@@ -1020,13 +1148,20 @@ static void gather_similar(build *b, window w) {
   uint32_t qrow = b->cursor_row > SIM_WINDOW_LINES
                       ? b->cursor_row - SIM_WINDOW_LINES
                       : 0;
-  uint32_t query[SIM_MAX_IDS];
-  size_t nq = ident_hashes(text, b->li.starts[qrow], b->req->cursor, query,
-                           SIM_MAX_IDS);
-  if(nq == 0) return;
+  id_set *query = ch_malloc(sizeof(id_set));
+  id_set *win = ch_malloc(sizeof(id_set));
+  memset(query, 0, sizeof(*query));
+  memset(win, 0, sizeof(*win));
+  query->generation = win->generation = 1;
+  id_tok qt[512];
+  size_t nqt = ident_tokens(text, b->li.starts[qrow], b->req->cursor, qt,
+                            CH_ARRAY_LEN(qt));
+  for(size_t i = 0; i < nqt; i++) set_add(query, qt[i].hash);
+  size_t nq = query->count;
   size_t scanned = 0;
-  uint32_t ids[SIM_MAX_IDS];
-  for(size_t d = 0; d < b->req->ndocs && scanned < SIM_MAX_BYTES; d++) {
+  size_t cap = SIM_MAX_BYTES / 2;
+  id_tok *toks = ch_malloc(cap * sizeof(id_tok));
+  for(size_t d = 0; d < b->req->ndocs && scanned < SIM_MAX_BYTES && nq; d++) {
     const ch_context_doc *doc = &b->req->docs[d];
     if(!doc->text || !doc->path || strcmp(doc->path, b->req->path) == 0)
       continue;
@@ -1036,17 +1171,21 @@ static void gather_similar(build *b, window w) {
     }
     uint32_t len = (uint32_t)CH_MIN((size_t)doc->len, SIM_MAX_BYTES - scanned);
     scanned += len;
-    line_index li;
-    line_index_build(&li, b->arena, doc->text, len);
-    /* the best windows of this document, not overlapping */
+    size_t nt = ident_tokens(doc->text, 0, len, toks, cap);
+    /* the best two windows of this document that do not overlap */
     double best_score[2] = {0, 0};
     uint32_t best_row[2] = {0, 0};
-    for(uint32_t row = 0; row < li.n; row += SIM_STRIDE) {
-      uint32_t erow = CH_MIN(row + SIM_WINDOW_LINES, li.n);
-      uint32_t s = li.starts[row], e = li.starts[erow];
-      if(erow == li.n) e = len;
-      size_t n = ident_hashes(doc->text, s, e, ids, SIM_MAX_IDS);
-      double j = jaccard(query, nq, ids, n);
+    size_t first = 0; /* first token of the window's start row */
+    uint32_t last_row = nt ? toks[nt - 1].row : 0;
+    for(uint32_t row = 0; row <= last_row; row += SIM_STRIDE) {
+      while(first < nt && toks[first].row < row) first++;
+      set_clear(win);
+      size_t both = 0;
+      for(size_t k = first; k < nt && toks[k].row < row + SIM_WINDOW_LINES;
+          k++)
+        if(set_add(win, toks[k].hash) && set_has(query, toks[k].hash)) both++;
+      double j = win->count ? (double)both / (double)(nq + win->count - both)
+                            : 0;
       if(j > best_score[0]) {
         if(row >= best_row[0] + SIM_WINDOW_LINES) {
           best_score[1] = best_score[0];
@@ -1058,11 +1197,13 @@ static void gather_similar(build *b, window w) {
         best_score[1] = j;
         best_row[1] = row;
       }
-      if(erow == li.n) break;
     }
+    if(best_score[0] < 0.1) continue;
+    line_index li;
+    line_index_build(&li, b->arena, doc->text, len);
     for(int k = 0; k < 2; k++) {
       if(best_score[k] < 0.1) continue;
-      uint32_t row = best_row[k];
+      uint32_t row = CH_MIN(best_row[k], li.n - 1);
       uint32_t erow = CH_MIN(row + SIM_WINDOW_LINES, li.n);
       uint32_t s = li.starts[row];
       uint32_t e = erow == li.n ? len : li.starts[erow];
@@ -1080,6 +1221,9 @@ static void gather_similar(build *b, window w) {
                                "cursor (jaccard %.2f)", best_score[k]);
     }
   }
+  ch_free(toks);
+  ch_free(query);
+  ch_free(win);
 }
 
 /* ---- recent edits ------------------------------------------------------------ */
@@ -1337,7 +1481,7 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
   b.req = req;
   if(options) b.opt = *options;
   if(b.opt.prefix_ratio <= 0 || b.opt.prefix_ratio > 1) b.opt.prefix_ratio = 0.75;
-  if(b.opt.window_share <= 0 || b.opt.window_share > 1) b.opt.window_share = 0.45;
+  if(b.opt.window_share <= 0 || b.opt.window_share > 1) b.opt.window_share = 0.35;
   if(!b.opt.sources) b.opt.sources = CH_CONTEXT_ALL_SOURCES;
   b.lang = req->lang ? req->lang : ch_syntax_by_path(req->path, req->text,
                                                       CH_MIN(req->len, 256u));
@@ -1375,9 +1519,10 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
 
   if(!self_denied) {
     if(source_on(&b, CH_SNIPPET_SCOPE)) gather_scopes(&b, w);
+    /* Similar windows first: their code hints at definitions. */
+    if(source_on(&b, CH_SNIPPET_SIMILAR)) gather_similar(&b, w);
     if(source_on(&b, CH_SNIPPET_DEFINITION)) gather_definitions(&b, w);
     if(source_on(&b, CH_SNIPPET_OUTLINE)) gather_outlines(&b);
-    if(source_on(&b, CH_SNIPPET_SIMILAR)) gather_similar(&b, w);
     if(source_on(&b, CH_SNIPPET_EDIT)) gather_edits(&b);
   } else {
     out->redactions.snippets_dropped++;
