@@ -85,7 +85,9 @@ function sample(files, n) {
 const fixtures = path.join(source, 'tests/fixtures/context');
 const corpora = {
   python: { exts: ['.py'], dirs: ['/usr/lib/python3.11'] },
-  c: { exts: ['.h', '.c'], dirs: ['/usr/include'] },
+  // Headers are mostly declarations and comments; chorus' own sources add
+  // function bodies.
+  c: { exts: ['.h', '.c'], dirs: ['/usr/include', path.join(source, 'core'), path.join(source, 'lsp'), path.join(source, 'tests/unit')] },
   javascript: { exts: ['.js', '.mjs'], dirs: ['/usr/lib/node_modules/npm', '/usr/share/nodejs'] },
 };
 
@@ -155,7 +157,10 @@ if (!fixturesOnly) {
   for (const [lang, { exts, dirs }] of Object.entries(corpora)) {
     const files = [];
     for (const d of dirs) walk(d, exts, files, 20000);
-    const picked = sample(files, 250);
+    const picked = lang === 'c'
+      ? [...sample(files.filter((f) => f.startsWith('/usr/')), 200),
+         ...sample(files.filter((f) => !f.startsWith('/usr/')), 80)]
+      : sample(files, 250);
     const rows = [];
     for (const file of picked) {
       let text;
