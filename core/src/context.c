@@ -85,20 +85,30 @@ static void arena_free(struct ch_context_arena *a) {
 /* ---- the engine and its file cache ---------------------------------------- */
 
 typedef struct file_entry {
-  char *text;     /* owned; NULL when the file could not be read */
+  char *text;     /* owned: the whole file when small, else NULL */
   size_t len;
-  uint64_t hash;  /* record hash this text was checked against */
-  bool matches;   /* the text on disk is the record's text */
+  uint64_t hash;  /* hash of the record this entry was checked against */
+  bool matches;   /* the file on disk is the record's (size and mtime) */
 } file_entry;
 
 struct ch_context_engine {
   ch_map files; /* abs path -> file_entry */
   size_t cached_bytes, max_bytes;
   uint64_t bytes_read, hits, misses;
+  /* Scratch kept between builds, so a build does not fault in fresh
+   * pages: identifier tokens of documents and two identifier sets. */
+  struct id_tok *toks;
+  size_t toks_cap;
+  struct id_set *sets;
+  /* How many definitions each name had when last looked up: names defined
+   * in very many places are looked up again only when used a lot. Counts
+   * barely move between snapshots; the map is emptied when it grows. */
+  ch_map name_counts;
 };
 
-/* Files larger than this are never read for bodies: signatures only. */
-#define MAX_READ_BYTES (2u * 1024 * 1024)
+/* Files up to this size are cached whole; spans of larger ones are read
+ * when needed. */
+#define SMALL_FILE_BYTES (64u * 1024)
 
 static void free_entry(void *p) {
   file_entry *e = p;
@@ -110,12 +120,16 @@ static void free_entry(void *p) {
 ch_context_engine *ch_context_engine_new(size_t max_cache_bytes) {
   ch_context_engine *self = ch_calloc(1, sizeof(*self));
   ch_map_init(&self->files);
+  ch_map_init(&self->name_counts);
   self->max_bytes = max_cache_bytes ? max_cache_bytes : 32u * 1024 * 1024;
   return self;
 }
 
 void ch_context_engine_free(ch_context_engine *self) {
   if(!self) return;
+  ch_free(self->toks);
+  ch_free(self->sets);
+  ch_map_release(&self->name_counts, NULL);
   ch_map_release(&self->files, free_entry);
   ch_free(self);
 }
@@ -127,61 +141,88 @@ void ch_context_engine_io(const ch_context_engine *self, uint64_t *bytes_read,
   if(misses) *misses = self->misses;
 }
 
-static char *read_file(const char *path, size_t *len) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if(fd < 0) return NULL;
-  struct stat st;
-  if(fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-     (uint64_t)st.st_size > MAX_READ_BYTES) {
-    close(fd);
-    return NULL;
-  }
-  size_t size = (size_t)st.st_size;
-  char *buf = ch_malloc(size + 1);
-  size_t got = 0;
-  while(got < size) {
-    ssize_t n = read(fd, buf + got, size - got);
+/* Reads bytes [start, end) of an open file into out. */
+static bool pread_span(int fd, uint32_t start, uint32_t end, ch_buf *out) {
+  if(ch_buf_reserve(out, end - start)) return false;
+  size_t got = 0, want = end - start;
+  while(got < want) {
+    ssize_t n = pread(fd, out->data + out->len + got, want - got,
+                      (off_t)start + (off_t)got);
     if(n < 0 && errno == EINTR) continue;
-    if(n <= 0) break;
+    if(n <= 0) return false;
     got += (size_t)n;
   }
-  close(fd);
-  buf[got] = 0;
-  *len = got;
-  return buf;
+  out->len += got;
+  out->data[out->len] = 0;
+  return true;
 }
 
-/* The text of a record's file as the record saw it, or NULL when the disk
- * no longer holds that text (the record's offsets would be wrong). */
-static const char *file_text(ch_context_engine *self, const char *abs,
-                             const ch_record *rec, size_t *len) {
+/* Appends bytes [start, end) of a record's file to out, as the record saw
+ * them. The file must still be the one the record was built from: same
+ * size and modification time (the index's own test for re-parsing).
+ * Small files are kept whole in the cache; spans of larger ones are read
+ * with pread each time, so one huge header costs its span, not its size.
+ * False (nothing appended) when the file changed, is unsaved text, or
+ * cannot be read. */
+static bool file_span(ch_context_engine *self, const char *abs,
+                      const ch_record *rec, uint32_t start, uint32_t end,
+                      ch_buf *out) {
+  if(end < start || end > rec->size || rec->mtime_ns == 0) return false;
   file_entry *e = ch_map_get(&self->files, abs);
   if(e && e->hash == rec->hash) {
-    self->hits++;
-    *len = e->len;
-    return e->matches ? e->text : NULL;
+    if(!e->matches) return false;
+    if(e->text) {
+      self->hits++;
+      return ch_buf_append(out, e->text + start, end - start) == CH_OK;
+    }
+  } else {
+    if(e) {
+      self->cached_bytes -= e->len;
+      free_entry(ch_map_remove(&self->files, abs));
+    }
+    if(self->cached_bytes > self->max_bytes) {
+      /* Simple and bounded: start over rather than track recency. */
+      ch_map_release(&self->files, free_entry);
+      self->cached_bytes = 0;
+    }
+    e = ch_calloc(1, sizeof(*e));
+    e->hash = rec->hash;
+    ch_map_put(&self->files, abs, e);
   }
   self->misses++;
-  if(e) {
-    self->cached_bytes -= e->len;
-    free_entry(ch_map_remove(&self->files, abs));
+  int fd = open(abs, O_RDONLY | O_CLOEXEC);
+  if(fd < 0) return false;
+  struct stat st;
+  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+            (uint64_t)st.st_size == rec->size &&
+            (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec ==
+                rec->mtime_ns;
+  e->matches = ok;
+  if(ok && rec->size <= SMALL_FILE_BYTES && !e->text) {
+    ch_buf whole;
+    ch_buf_init(&whole, SMALL_FILE_BYTES);
+    if(pread_span(fd, 0, (uint32_t)rec->size, &whole)) {
+      e->len = whole.len;
+      e->text = ch_buf_detach(&whole, NULL);
+      self->cached_bytes += e->len;
+      self->bytes_read += e->len;
+    } else {
+      ch_buf_release(&whole);
+      e->matches = ok = false;
+    }
   }
-  if(self->cached_bytes > self->max_bytes) {
-    /* Simple and bounded: start over rather than track recency. */
-    ch_map_release(&self->files, free_entry);
-    self->cached_bytes = 0;
+  if(ok) {
+    if(e->text) {
+      ok = ch_buf_append(out, e->text + start, end - start) == CH_OK;
+    } else {
+      size_t before = out->len;
+      ok = pread_span(fd, start, end, out);
+      if(!ok) out->len = before;
+      self->bytes_read += end - start;
+    }
   }
-  e = ch_calloc(1, sizeof(*e));
-  e->hash = rec->hash;
-  e->text = read_file(abs, &e->len);
-  if(e->text) {
-    self->bytes_read += e->len;
-    e->matches = e->len == rec->size && ch_hash_bytes(e->text, e->len) == rec->hash;
-    self->cached_bytes += e->len;
-  }
-  ch_map_put(&self->files, abs, e);
-  *len = e->len;
-  return e->matches ? e->text : NULL;
+  close(fd);
+  return ok;
 }
 
 /* ---- small text helpers --------------------------------------------------- */
@@ -239,33 +280,45 @@ static uint32_t row_end(const line_index *li, uint32_t row) {
   return row + 1 < li->n ? li->starts[row + 1] : li->len;
 }
 
+static const char *const noise_words[] = {
+      "False", "NULL", "None", "Self", "True", "and", "as", "assert", "async",
+      "auto", "await", "bool", "break", "byte", "case", "catch", "chan",
+      "char", "class", "cls", "const", "continue", "def", "default", "defer",
+      "define", "del", "dict", "do", "double", "elif", "else", "endif",
+      "enum", "error", "except", "export", "extends", "extern", "fallthrough",
+      "false", "final", "finally", "float", "fn", "for", "from", "func",
+      "function", "global", "go", "goto", "i", "if", "ifdef", "ifndef",
+      "impl", "implements", "import", "in", "include", "inline", "instanceof",
+      "int", "int16_t", "int32_t", "int64_t", "int8_t", "interface", "is",
+      "isinstance", "j", "k", "lambda", "len", "let", "list", "long", "loop",
+      "map", "match", "mod", "mut", "n", "new", "nil", "nonlocal", "not",
+      "null", "nullptr", "object", "of", "or", "p", "package", "pass",
+      "print", "private", "protected", "pub", "public", "raise", "range",
+      "register", "restrict", "return", "rune", "s", "select", "self", "set",
+      "short", "signed", "size_t", "sizeof", "static", "str", "string",
+      "struct", "super", "switch", "this", "throw", "true", "try", "tuple",
+      "type", "typedef", "typeof", "uint", "uint16_t", "uint32_t", "uint64_t",
+      "uint8_t", "undef", "undefined", "union", "unsigned", "use", "var",
+      "void", "volatile", "where", "while", "with", "x", "y", "yield",
+};
+
 /* Language keywords and very common names that say nothing about which
- * definitions matter. */
+ * definitions matter. The table is sorted (strcmp order) for bsearch. */
 static bool is_noise_word(const char *s, size_t n) {
-  static const char *const words[] = {
-      "if", "else", "for", "while", "do", "return", "break", "continue",
-      "switch", "case", "default", "goto", "sizeof", "struct", "union", "enum",
-      "typedef", "const", "static", "extern", "inline", "volatile", "register",
-      "unsigned", "signed", "int", "char", "short", "long", "float", "double",
-      "void", "bool", "true", "false", "NULL", "nullptr", "auto", "restrict",
-      "def", "class", "import", "from", "as", "in", "is", "not", "and", "or",
-      "None", "True", "False", "self", "cls", "lambda", "pass", "raise", "try",
-      "except", "finally", "with", "yield", "global", "nonlocal", "assert",
-      "del", "elif", "async", "await", "print", "len", "range", "str", "list",
-      "dict", "set", "tuple", "isinstance", "object", "super", "function",
-      "var", "let", "new", "this", "typeof", "instanceof", "export", "null",
-      "undefined", "of", "catch", "throw", "func", "package", "type", "go",
-      "defer", "chan", "map", "interface", "select", "fallthrough", "range",
-      "nil", "string", "error", "byte", "rune", "uint", "fn", "impl", "pub",
-      "mut", "use", "mod", "match", "loop", "where", "Self", "public",
-      "private", "protected", "final", "void", "extends", "implements",
-      "size_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t", "int8_t",
-      "int16_t", "int32_t", "int64_t", "define", "include", "ifdef", "ifndef",
-      "endif", "undef", "elif", "x", "y", "i", "j", "k", "n", "p", "s",
-  };
-  if(n < 1 || n > 16) return n < 1;
-  for(size_t i = 0; i < CH_ARRAY_LEN(words); i++)
-    if(strlen(words[i]) == n && memcmp(words[i], s, n) == 0) return true;
+  if(n < 1) return true;
+  if(n > 16) return false;
+  size_t lo = 0, hi = CH_ARRAY_LEN(noise_words);
+  while(lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    const char *w = noise_words[mid];
+    int c = strncmp(s, w, n);
+    if(c == 0) c = w[n] == 0 ? 0 : -1;
+    if(c == 0) return true;
+    if(c < 0)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
   return false;
 }
 
@@ -685,19 +738,22 @@ static void def_text(build *b, const char *abs, const ch_record *rec,
   uint32_t short_lines = is_type_kind(d->kind) ? SHORT_TYPE_LINES
                                                 : SHORT_BODY_LINES;
   if(!compact && lines <= short_lines) {
-    size_t len = 0;
-    const char *text = file_text(b->engine, abs, rec, &len);
-    if(text && d->range.end <= len) {
-      uint32_t s = d->range.start_row < rec->nlines
-                       ? rec->line_starts[d->range.start_row]
-                       : d->range.start;
-      if(doc && !python) append_doc(out, doc, "");
-      uint32_t e = d->range.end;
-      while(e < len && text[e] != '\n') e++;
-      ch_buf_append(out, text + s, e - s);
-      ch_buf_append_char(out, '\n');
+    /* whole lines: from the start of the first to the end of the last */
+    uint32_t s0 = d->range.start_row < rec->nlines
+                      ? rec->line_starts[d->range.start_row]
+                      : d->range.start;
+    uint32_t e0 = d->range.end_row + 1 < rec->nlines
+                      ? rec->line_starts[d->range.end_row + 1]
+                      : (uint32_t)rec->size;
+    size_t mark = out->len;
+    if(doc && !python) append_doc(out, doc, "");
+    if(file_span(b->engine, abs, rec, s0, e0, out)) {
+      if(out->len == 0 || out->data[out->len - 1] != '\n')
+        ch_buf_append_char(out, '\n');
       return;
     }
+    out->len = mark;
+    if(out->data) out->data[mark] = 0;
   }
   if(doc && !python) append_doc(out, doc, "");
   ch_buf_append_str(out, ch_record_str(rec, d->signature));
@@ -750,15 +806,24 @@ static void add_def_candidate(build *b, uint32_t file, uint32_t di,
   ch_map_put(&b->seen_defs, key, (void *)(uintptr_t)b->ncands);
 }
 
+/* A name with more definitions than this says little about which one is
+ * meant. */
+#define AMBIGUOUS_DEFS 100
+
 static const double proximity_weight[4] = {0.5, 1.0, 0.75, 0.45};
 static const char *const proximity_name[4] = {"this file", "imported file",
                                               "same directory", "elsewhere"};
 
 /* Candidates for the definitions of one identifier. */
 static void definitions_of(build *b, const ident_use *u, window w) {
+  ch_map *counts = &b->engine->name_counts;
+  uintptr_t known = (uintptr_t)ch_map_get(counts, u->name);
+  if(known > AMBIGUOUS_DEFS + 1 && u->weight < 3.0) return;
   ch_def_ref refs[24];
   size_t total = ch_snapshot_find(b->snap, u->name, b->self_id, refs,
                                   CH_ARRAY_LEN(refs));
+  if(counts->len > 65536) ch_map_release(counts, NULL);
+  ch_map_put(counts, u->name, (void *)(uintptr_t)(total + 1));
   size_t n = CH_MIN(total, CH_ARRAY_LEN(refs));
   if(n == 0) return;
   /* Many definitions of one name elsewhere make each one less likely the
@@ -841,6 +906,14 @@ static void type_of_receiver(build *b, const char *type) {
                                    proximity_name[prox]));
     return;
   }
+}
+
+#define MAX_LOOKUPS 48
+
+static int by_weight(const void *pa, const void *pb) {
+  const ident_use *a = *(ident_use *const *)pa, *b2 = *(ident_use *const *)pb;
+  if(a->weight != b2->weight) return a->weight > b2->weight ? -1 : 1;
+  return strcmp(a->name, b2->name);
 }
 
 /* Counts the identifiers of toks (over text) into uses, each use weighing
@@ -1000,7 +1073,11 @@ static void gather_definitions(build *b, window w) {
             strcmp(order[j]->receiver_type, type) == 0;
     if(!dup) type_of_receiver(b, type);
   }
-  for(size_t i = 0; i < norder; i++) definitions_of(b, order[i], w);
+  /* Only the names that weigh most are looked up: each lookup ranks every
+   * definition of the name, and the tail rarely fits the budget anyway. */
+  qsort(order, norder, sizeof(order[0]), by_weight);
+  for(size_t i = 0; i < CH_MIN(norder, (size_t)MAX_LOOKUPS); i++)
+    definitions_of(b, order[i], w);
   ch_map_release(&uses, NULL);
   ch_free(toks.v);
 }
@@ -1069,7 +1146,7 @@ static void outline_text(build *b, candidate *c, uint32_t tokens,
 
 #define SIM_WINDOW_LINES 12
 #define SIM_STRIDE 6
-#define SIM_MAX_BYTES (256u * 1024)
+#define SIM_MAX_BYTES (128u * 1024)
 #define SIM_KEEP 6
 
 /* Identifier sets as small open-addressing tables of hashes. A table is
@@ -1077,12 +1154,13 @@ static void outline_text(build *b, candidate *c, uint32_t tokens,
  * tokens. Hash 0 is stored as 1. */
 #define SET_SLOTS 1024 /* a power of two, > 2 * the ids of a window */
 
-typedef struct id_set {
+struct id_set {
   uint32_t hash[SET_SLOTS];
   uint32_t gen[SET_SLOTS];
   uint32_t generation;
   uint32_t count;
-} id_set;
+};
+typedef struct id_set id_set;
 
 static bool set_add(id_set *set, uint32_t h) {
   if(set->count >= SET_SLOTS / 2) return false;
@@ -1116,9 +1194,10 @@ static void set_clear(id_set *set) {
 }
 
 /* Hashes of the identifiers of text[start, end) with their rows. */
-typedef struct id_tok {
+struct id_tok {
   uint32_t hash, row;
-} id_tok;
+};
+typedef struct id_tok id_tok;
 
 static size_t ident_tokens(const char *text, uint32_t start, uint32_t end,
                            id_tok *out, size_t max) {
@@ -1128,9 +1207,13 @@ static size_t ident_tokens(const char *text, uint32_t start, uint32_t end,
   while(i < end && n < max) {
     unsigned char c = (unsigned char)text[i];
     if(is_ident_start(c)) {
-      uint32_t s = i;
-      while(i < end && is_ident_char((unsigned char)text[i])) i++;
-      out[n++] = (id_tok){(uint32_t)ch_hash_bytes(text + s, i - s), row};
+      /* FNV-1a, computed while scanning */
+      uint32_t h = 2166136261u;
+      while(i < end && is_ident_char((unsigned char)text[i])) {
+        h = (h ^ (unsigned char)text[i]) * 16777619u;
+        i++;
+      }
+      out[n++] = (id_tok){h, row};
     } else if(isdigit(c)) {
       while(i < end && is_ident_char((unsigned char)text[i])) i++;
     } else {
@@ -1148,11 +1231,14 @@ static void gather_similar(build *b, window w) {
   uint32_t qrow = b->cursor_row > SIM_WINDOW_LINES
                       ? b->cursor_row - SIM_WINDOW_LINES
                       : 0;
-  id_set *query = ch_malloc(sizeof(id_set));
-  id_set *win = ch_malloc(sizeof(id_set));
-  memset(query, 0, sizeof(*query));
-  memset(win, 0, sizeof(*win));
-  query->generation = win->generation = 1;
+  if(!b->engine->sets) {
+    b->engine->sets = ch_calloc(2, sizeof(id_set));
+    b->engine->sets[0].generation = b->engine->sets[1].generation = 1;
+  }
+  id_set *query = &b->engine->sets[0];
+  id_set *win = &b->engine->sets[1];
+  set_clear(query);
+  set_clear(win);
   id_tok qt[512];
   size_t nqt = ident_tokens(text, b->li.starts[qrow], b->req->cursor, qt,
                             CH_ARRAY_LEN(qt));
@@ -1160,7 +1246,12 @@ static void gather_similar(build *b, window w) {
   size_t nq = query->count;
   size_t scanned = 0;
   size_t cap = SIM_MAX_BYTES / 2;
-  id_tok *toks = ch_malloc(cap * sizeof(id_tok));
+  if(b->engine->toks_cap < cap) {
+    ch_free(b->engine->toks);
+    b->engine->toks = ch_malloc(cap * sizeof(id_tok));
+    b->engine->toks_cap = cap;
+  }
+  id_tok *toks = b->engine->toks;
   for(size_t d = 0; d < b->req->ndocs && scanned < SIM_MAX_BYTES && nq; d++) {
     const ch_context_doc *doc = &b->req->docs[d];
     if(!doc->text || !doc->path || strcmp(doc->path, b->req->path) == 0)
@@ -1221,9 +1312,6 @@ static void gather_similar(build *b, window w) {
                                "cursor (jaccard %.2f)", best_score[k]);
     }
   }
-  ch_free(toks);
-  ch_free(query);
-  ch_free(win);
 }
 
 /* ---- recent edits ------------------------------------------------------------ */
@@ -1492,8 +1580,9 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
   b.rec = req->record;
   if(!b.rec && b.self_id != CH_NONE) {
     const ch_record *r = ch_snapshot_file(snap, b.self_id);
-    if(r && r->size == req->len && r->hash == ch_hash_bytes(req->text, req->len))
-      b.rec = r;
+    if(r && r->size == req->len) {
+      if(r->hash == ch_hash_bytes(req->text, req->len)) b.rec = r;
+    }
   }
   if(b.rec && b.self_id != CH_NONE && b.rec != ch_snapshot_file(snap, b.self_id)) {
     /* The caller's record of this text: same-file definitions come from
