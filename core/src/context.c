@@ -104,6 +104,9 @@ struct ch_context_engine {
    * in very many places are looked up again only when used a lot. Counts
    * barely move between snapshots; the map is emptied when it grows. */
   ch_map name_counts;
+  /* Identifier tokens of the documents last searched for similar code,
+   * by path, with a fingerprint of the text they came from. */
+  ch_map doc_tokens;
 };
 
 /* Files up to this size are cached whole; spans of larger ones are read
@@ -121,6 +124,7 @@ ch_context_engine *ch_context_engine_new(size_t max_cache_bytes) {
   ch_context_engine *self = ch_calloc(1, sizeof(*self));
   ch_map_init(&self->files);
   ch_map_init(&self->name_counts);
+  ch_map_init(&self->doc_tokens);
   self->max_bytes = max_cache_bytes ? max_cache_bytes : 32u * 1024 * 1024;
   return self;
 }
@@ -130,6 +134,7 @@ void ch_context_engine_free(ch_context_engine *self) {
   ch_free(self->toks);
   ch_free(self->sets);
   ch_map_release(&self->name_counts, NULL);
+  ch_map_release(&self->doc_tokens, ch_free);
   ch_map_release(&self->files, free_entry);
   ch_free(self);
 }
@@ -409,6 +414,7 @@ typedef struct ident_use {
   char *receiver_type; /* for members: the type of the receiver, or NULL */
   bool member;
   bool bare;         /* also used without a receiver */
+  bool imported;     /* named in an import of the document */
 } ident_use;
 
 typedef struct candidate {
@@ -808,7 +814,7 @@ static void add_def_candidate(build *b, uint32_t file, uint32_t di,
 
 /* A name with more definitions than this says little about which one is
  * meant. */
-#define AMBIGUOUS_DEFS 100
+#define AMBIGUOUS_DEFS 24
 
 static const double proximity_weight[4] = {0.5, 1.0, 0.75, 0.45};
 static const char *const proximity_name[4] = {"this file", "imported file",
@@ -908,7 +914,7 @@ static void type_of_receiver(build *b, const char *type) {
   }
 }
 
-#define MAX_LOOKUPS 48
+#define MAX_LOOKUPS 128
 
 static int by_weight(const void *pa, const void *pb) {
   const ident_use *a = *(ident_use *const *)pa, *b2 = *(ident_use *const *)pb;
@@ -1057,6 +1063,7 @@ static void gather_definitions(build *b, window w) {
           if(u->weight == 0) order[norder++] = u;
           u->weight += 0.5;
           u->bare = true;
+          u->imported = true;
         }
         if(!comma) break;
         names = comma + 1;
@@ -1076,8 +1083,12 @@ static void gather_definitions(build *b, window w) {
   /* Only the names that weigh most are looked up: each lookup ranks every
    * definition of the name, and the tail rarely fits the budget anyway. */
   qsort(order, norder, sizeof(order[0]), by_weight);
-  for(size_t i = 0; i < CH_MIN(norder, (size_t)MAX_LOOKUPS); i++)
-    definitions_of(b, order[i], w);
+  /* Past those, names the document imports one by one still are: their
+   * definitions are in the files it imports, the likeliest place. */
+  size_t extra = 0;
+  for(size_t i = 0; i < norder; i++)
+    if(i < MAX_LOOKUPS || (order[i]->imported && extra++ < MAX_LOOKUPS))
+      definitions_of(b, order[i], w);
   ch_map_release(&uses, NULL);
   ch_free(toks.v);
 }
@@ -1146,7 +1157,7 @@ static void outline_text(build *b, candidate *c, uint32_t tokens,
 
 #define SIM_WINDOW_LINES 12
 #define SIM_STRIDE 6
-#define SIM_MAX_BYTES (128u * 1024)
+#define SIM_MAX_BYTES (256u * 1024)
 #define SIM_KEEP 6
 
 /* Identifier sets as small open-addressing tables of hashes. A table is
@@ -1198,6 +1209,31 @@ struct id_tok {
   uint32_t hash, row;
 };
 typedef struct id_tok id_tok;
+
+typedef struct doc_tok_cache {
+  uint64_t fp;
+  uint32_t len;
+  size_t n;
+  id_tok toks[];
+} doc_tok_cache;
+
+#define DOC_CACHE_MAX 64
+
+/* A 64-bit fingerprint of text, eight bytes at a time. */
+static uint64_t fingerprint(const char *text, size_t len) {
+  uint64_t h = 0x243F6A8885A308D3ull ^ len;
+  size_t i = 0;
+  for(; i + 8 <= len; i += 8) {
+    uint64_t w;
+    memcpy(&w, text + i, 8);
+    h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+  }
+  uint64_t tail = 0;
+  memcpy(&tail, text + i, len - i);
+  h = (h ^ tail) * 0x9E3779B97F4A7C15ull;
+  return h ^ (h >> 32);
+}
 
 static size_t ident_tokens(const char *text, uint32_t start, uint32_t end,
                            id_tok *out, size_t max) {
@@ -1262,19 +1298,39 @@ static void gather_similar(build *b, window w) {
     }
     uint32_t len = (uint32_t)CH_MIN((size_t)doc->len, SIM_MAX_BYTES - scanned);
     scanned += len;
-    size_t nt = ident_tokens(doc->text, 0, len, toks, cap);
+    /* Open documents change rarely between two requests: their tokens
+     * are kept, keyed by a fingerprint of the text (several GB/s) rather
+     * than scanned again (a few hundred MB/s). */
+    uint64_t fp = fingerprint(doc->text, len);
+    doc_tok_cache *dc = ch_map_get(&b->engine->doc_tokens, doc->path);
+    if(!dc || dc->fp != fp || dc->len != len) {
+      size_t nt0 = ident_tokens(doc->text, 0, len, toks, cap);
+      if(b->engine->doc_tokens.len >= DOC_CACHE_MAX) {
+        ch_map_release(&b->engine->doc_tokens, ch_free);
+        dc = NULL;
+      }
+      doc_tok_cache *fresh = ch_malloc(sizeof(*fresh) + nt0 * sizeof(id_tok));
+      fresh->fp = fp;
+      fresh->len = len;
+      fresh->n = nt0;
+      memcpy(fresh->toks, toks, nt0 * sizeof(id_tok));
+      ch_free(ch_map_put(&b->engine->doc_tokens, doc->path, fresh));
+      dc = fresh;
+    }
+    size_t nt = dc->n;
+    const id_tok *dtoks = dc->toks;
     /* the best two windows of this document that do not overlap */
     double best_score[2] = {0, 0};
     uint32_t best_row[2] = {0, 0};
     size_t first = 0; /* first token of the window's start row */
-    uint32_t last_row = nt ? toks[nt - 1].row : 0;
+    uint32_t last_row = nt ? dtoks[nt - 1].row : 0;
     for(uint32_t row = 0; row <= last_row; row += SIM_STRIDE) {
-      while(first < nt && toks[first].row < row) first++;
+      while(first < nt && dtoks[first].row < row) first++;
       set_clear(win);
       size_t both = 0;
-      for(size_t k = first; k < nt && toks[k].row < row + SIM_WINDOW_LINES;
+      for(size_t k = first; k < nt && dtoks[k].row < row + SIM_WINDOW_LINES;
           k++)
-        if(set_add(win, toks[k].hash) && set_has(query, toks[k].hash)) both++;
+        if(set_add(win, dtoks[k].hash) && set_has(query, dtoks[k].hash)) both++;
       double j = win->count ? (double)both / (double)(nq + win->count - both)
                             : 0;
       if(j > best_score[0]) {
