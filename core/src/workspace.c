@@ -1090,6 +1090,66 @@ bool ch_ignore_match(ch_ignore *self, const char *path, bool is_dir) {
   return result;
 }
 
+/* ---- ch_ignore_list: patterns without a repository ------------------------ */
+
+struct ch_ignore_list {
+  pat_list *pats; /* NULL when there are none */
+};
+
+ch_ignore_list *ch_ignore_list_new(const char *const *patterns) {
+  ch_ignore_list *self = ch_calloc(1, sizeof(*self));
+  for(const char *const *g = patterns; g && *g; g++) {
+    if(!self->pats) self->pats = pat_list_new();
+    char *copy = ch_strdup(*g);
+    pat_list_add_buffer(self->pats, copy, strlen(copy));
+    ch_free(copy);
+  }
+  return self;
+}
+
+void ch_ignore_list_free(ch_ignore_list *self) {
+  if(!self) return;
+  pat_list_free(self->pats);
+  ch_free(self);
+}
+
+bool ch_ignore_list_match(const ch_ignore_list *self, const char *path,
+                          bool is_dir) {
+  if(!self || !self->pats || !path) return false;
+  while(path[0] == '/' || (path[0] == '.' && path[1] == '/'))
+    path += path[0] == '/' ? 1 : 2;
+  size_t n = strlen(path);
+  while(n && path[n - 1] == '/') {
+    n--;
+    is_dir = true;
+  }
+  if(!n) return false;
+  /* Each directory on the way down first, as git does: once one matches,
+   * nothing below it can be re-included. pat_list_decide wants the base
+   * NUL-terminated, so the copy is cut at each '/' in turn. */
+  char *p = ch_strndup(path, n);
+  bool result = false;
+  size_t start = 0;
+  for(;;) {
+    size_t end = start;
+    while(end < n && p[end] != '/')
+      end++;
+    bool last = end == n;
+    p[end] = '\0';
+    int r = pat_list_decide(self->pats, p, end, p + start, end - start,
+                            last ? is_dir : true);
+    if(!last) p[end] = '/';
+    if(r == 1) {
+      result = true;
+      break;
+    }
+    if(last) break;
+    start = end + 1;
+  }
+  ch_free(p);
+  return result;
+}
+
 /* ---- file checks --------------------------------------------------------- */
 
 typedef enum verdict {

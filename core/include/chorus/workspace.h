@@ -44,6 +44,19 @@ void ch_ignore_free(ch_ignore *self);
  * always ignored. */
 bool ch_ignore_match(ch_ignore *self, const char *path, bool is_dir);
 
+/* A list of gitignore patterns with no repository behind it: the same
+ * syntax and rules as one .gitignore at a root (the last matching pattern
+ * wins, "!" re-includes, a path under a matching directory matches), but
+ * no files are read. Immutable once built, so it may be shared between
+ * threads. patterns is NULL-terminated (may be NULL) and copied. */
+typedef struct ch_ignore_list ch_ignore_list;
+ch_ignore_list *ch_ignore_list_new(const char *const *patterns);
+void ch_ignore_list_free(ch_ignore_list *self);
+/* Whether path (relative, '/'-separated; a leading "./" or "/" and a
+ * trailing '/', which makes it a directory, are forgiven) matches. */
+bool ch_ignore_list_match(const ch_ignore_list *self, const char *path,
+                          bool is_dir);
+
 typedef struct ch_walk_options {
   uint64_t max_file_bytes; /* 0: CH_WALK_DEFAULT_MAX_BYTES */
   const char *const *ignore_globs; /* extra patterns (NULL-terminated) */
