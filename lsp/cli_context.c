@@ -15,7 +15,6 @@
 #include "chorus/index.h"
 #include "cli.h"
 
-#define GUARD_LINKED 0
 
 static const char context_usage[] =
     "usage: chorus context FILE:LINE:COL [--budget N] [--json] [--local]\n"
@@ -211,9 +210,7 @@ int ch_cli_context(int argc, char **argv) {
   ch_index_wait_idle(index);
   double index_s = (double)(ch_now_ns() - t0) / 1e9;
   snap = ch_index_snapshot(index);
-#if GUARD_LINKED
   guard = ch_guard_new(NULL, &error);
-#endif
   engine = ch_context_engine_new(0);
   ch_context_request req = {0};
   req.path = abs;
@@ -295,9 +292,7 @@ done:
   cJSON_Delete(out);
   ch_context_release(&ctx);
   ch_context_engine_free(engine);
-#if GUARD_LINKED
   ch_guard_free(guard);
-#endif
   if(snap) ch_snapshot_unref(snap);
   ch_index_free(index);
   ch_free(root);

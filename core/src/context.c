@@ -21,7 +21,6 @@
 #include "chorus/context.h"
 #include "chorus/guard.h"
 
-#define GUARD_LINKED 0
 
 /* ---- arena ---------------------------------------------------------------- */
 
@@ -468,12 +467,7 @@ static bool path_denied(build *b, const char *abs) {
     size_t n = strlen(root);
     if(strncmp(abs, root, n) == 0 && abs[n] == '/') rel = abs + n + 1;
   }
-#if GUARD_LINKED
   return ch_guard_path_denied(b->opt.guard, rel);
-#else
-  (void)rel;
-  return false;
-#endif
 }
 
 /* The one place text is made ready to send: redacted for a remote target,
@@ -484,7 +478,6 @@ static const char *make_text(build *b, const char *text, size_t len,
   size_t final_len = len;
   ch_buf red;
   ch_buf_init(&red, (size_t)64 * 1024 * 1024);
-#if GUARD_LINKED
   if(b->opt.guard && ch_guard_redacts(b->opt.guard, b->opt.remote)) {
     ch_guard_stats st;
     memset(&st, 0, sizeof(st));
@@ -514,7 +507,6 @@ static const char *make_text(build *b, const char *text, size_t len,
       final_len = 0;
     }
   }
-#endif
   char *copy = arena_strndup(b->arena, final, final_len);
   ch_buf_release(&red);
   *out_len = final_len;
@@ -1706,6 +1698,19 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
     }
     w2 = size_window(&b, pre2, suf2);
     emit_window(&b, w2, pre2, suf2);
+    /* Definitions of this document that the grown window now shows are
+     * dropped (their tokens simply stay unused). */
+    size_t keep = 0;
+    for(size_t i = 0; i < b.nout; i++) {
+      ch_snippet *t = &b.out[i];
+      if(t->kind == CH_SNIPPET_DEFINITION && strcmp(t->path, req->path) == 0 &&
+         t->start < w2.suf_end && t->end > w2.pre_start) {
+        b.used -= t->tokens;
+        continue;
+      }
+      b.out[keep++] = *t;
+    }
+    b.nout = keep;
   }
   qsort(b.out, b.nout, sizeof(ch_snippet), by_order);
   out->snippets = b.out;

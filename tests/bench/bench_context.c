@@ -25,7 +25,6 @@
 #include "chorus/guard.h"
 #include "chorus/index.h"
 
-#define GUARD_LINKED 0
 #define MAX_DOCS 12
 
 typedef struct cursor {
@@ -180,11 +179,7 @@ int main(int argc, char **argv) {
     }
     made++;
   }
-#if GUARD_LINKED
   ch_guard *guard = ch_guard_new(NULL, &err);
-#else
-  ch_guard *guard = NULL;
-#endif
   ch_context_engine *engine = ch_context_engine_new(0);
   uint64_t *lat = ch_calloc((size_t)made + 1, sizeof(uint64_t));
   uint64_t *cpu = ch_calloc((size_t)made + 1, sizeof(uint64_t));
@@ -257,9 +252,7 @@ int main(int argc, char **argv) {
   ch_free(lat);
   ch_free(cpu);
   ch_context_engine_free(engine);
-#if GUARD_LINKED
   ch_guard_free(guard);
-#endif
   for(uint32_t i = 0; i < nfiles; i++) ch_free(texts[i]);
   ch_free(texts);
   ch_free(lens);

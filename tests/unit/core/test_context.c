@@ -365,6 +365,106 @@ static void test_bad_input(void **state) {
   repo_close(&r);
 }
 
+/* ---- the guard --------------------------------------------------------------- */
+
+static bool any_snippet_has(const ch_context *ctx, const char *needle) {
+  for(size_t i = 0; i < ctx->count; i++)
+    if(strstr(ctx->snippets[i].text, needle) ||
+       strstr(ctx->snippets[i].path, needle))
+      return true;
+  return false;
+}
+
+static void test_denied_files_never_appear(void **state) {
+  (void)state;
+  repo r;
+  repo_open(&r, "python");
+  ch_guard *guard = ch_guard_new(NULL, NULL);
+  assert_non_null(guard);
+  ch_context_request req;
+  request_at(&req, "python", "app/main.py", "token = load_token(", 3000);
+  /* util/credentials.py defines load_token: without a guard it is there */
+  ch_context ctx;
+  assert_int_equal(ch_context_build(r.engine, r.snap, &req, NULL, &ctx), CH_OK);
+  assert_non_null(find_snippet(&ctx, CH_SNIPPET_DEFINITION,
+                               "util/credentials.py", "def load_token"));
+  ch_context_release(&ctx);
+  /* also as an open document and as a recent edit */
+  char *cred = ch_strdupf("%s/python/util/credentials.py", FIXTURES);
+  size_t clen = 0;
+  char *ctext = read_all(cred, &clen);
+  ch_context_doc doc = {cred, ctext, (uint32_t)clen};
+  ch_context_edit edit = {cred, 4, "", "    return 'x'\n"};
+  req.docs = &doc;
+  req.ndocs = 1;
+  req.edits = &edit;
+  req.nedits = 1;
+  for(int remote = 0; remote < 2; remote++) {
+    ch_context_options opt = {0};
+    opt.guard = guard;
+    opt.remote = remote;
+    for(uint32_t budget = 50; budget <= 3000; budget += 350) {
+      req.budget = budget;
+      assert_int_equal(ch_context_build(r.engine, r.snap, &req, &opt, &ctx),
+                       CH_OK);
+      for(size_t i = 0; i < ctx.count; i++)
+        assert_null(strstr(ctx.snippets[i].path, "credentials"));
+      assert_false(any_snippet_has(&ctx, "token-for-"));
+      assert_true(ctx.redactions.snippets_dropped >= 1);
+      check_budget(&ctx, ch_syntax_by_name("python"), budget);
+      ch_context_release(&ctx);
+    }
+  }
+  ch_free(ctext);
+  ch_free(cred);
+  ch_guard_free(guard);
+  request_free(&req);
+  repo_close(&r);
+}
+
+static void test_secrets_redacted_for_remote(void **state) {
+  (void)state;
+  repo r;
+  repo_open(&r, "python");
+  ch_guard *guard = ch_guard_new(NULL, NULL);
+  ch_context_request req;
+  /* in settings.py itself: the secrets are in the window */
+  request_at(&req, "python", "app/settings.py", "def report_title(name):\n", 400);
+  ch_context_options opt = {0};
+  opt.guard = guard;
+  opt.remote = true;
+  ch_context ctx;
+  assert_int_equal(ch_context_build(r.engine, r.snap, &req, &opt, &ctx), CH_OK);
+  assert_false(any_snippet_has(&ctx, "AKIAQX4ZT7WJ2MRN5B6E"));
+  assert_false(any_snippet_has(&ctx, "ghp_4kQ9zX2mB7nR5tW8yC1vL6pD3sF0hJ9aE2uG"));
+  assert_true(any_snippet_has(&ctx, "SERVICE_URL = \"https://reports.example.com/api\""));
+  assert_int_equal(ctx.redactions.total, 2);
+  assert_int_equal(ctx.redactions.nkinds, 2);
+  check_budget(&ctx, ch_syntax_by_name("python"), 400);
+  ch_context_release(&ctx);
+  /* a local model gets the text as it is */
+  opt.remote = false;
+  assert_int_equal(ch_context_build(r.engine, r.snap, &req, &opt, &ctx), CH_OK);
+  assert_true(any_snippet_has(&ctx, "AKIAQX4ZT7WJ2MRN5B6E"));
+  assert_int_equal(ctx.redactions.total, 0);
+  ch_context_release(&ctx);
+  request_free(&req);
+  /* from main.py, the outline or definitions of settings.py are redacted */
+  request_at(&req, "python", "app/main.py", "title = report_title(", 2000);
+  opt.remote = true;
+  for(uint32_t budget = 100; budget <= 2000; budget += 100) {
+    req.budget = budget;
+    assert_int_equal(ch_context_build(r.engine, r.snap, &req, &opt, &ctx), CH_OK);
+    assert_false(any_snippet_has(&ctx, "AKIAQX4ZT7WJ2MRN5B6E"));
+    assert_false(any_snippet_has(&ctx, "ghp_4kQ9"));
+    check_budget(&ctx, ch_syntax_by_name("python"), budget);
+    ch_context_release(&ctx);
+  }
+  request_free(&req);
+  ch_guard_free(guard);
+  repo_close(&r);
+}
+
 /* ---- token estimate -------------------------------------------------------- */
 
 /* The estimate against cl100k/o200k counts written by
@@ -433,6 +533,8 @@ int main(void) {
       cmocka_unit_test(test_order_is_stable_and_window_last),
       cmocka_unit_test(test_similar_and_edits),
       cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_denied_files_never_appear),
+      cmocka_unit_test(test_secrets_redacted_for_remote),
       cmocka_unit_test(test_token_estimate_calibrated),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
