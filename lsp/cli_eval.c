@@ -105,6 +105,16 @@ static bool common_word(const char *s) {
   return false;
 }
 
+static bool has_word(const char *text, const char *name) {
+  size_t n = strlen(name);
+  for(const char *p = text; (p = strstr(p, name)); p += n) {
+    bool left = p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+    bool right = !(isalnum((unsigned char)p[n]) || p[n] == '_');
+    if(left && right) return true;
+  }
+  return false;
+}
+
 /* Does the context hold a definition of `name` from another file? */
 static bool recalled(const ch_snapshot *snap, const ch_context *ctx,
                      const char *self_path, const char *name) {
@@ -122,7 +132,10 @@ static bool recalled(const ch_snapshot *snap, const ch_context *ctx,
       const ch_def *def = &rec->defs[d];
       if(def->name_range.start_row < s->start_row) continue;
       if(def->name_range.start_row > s->end_row) break;
-      if(strcmp(ch_record_str(rec, def->name), name) == 0) return true;
+      /* and the snippet shows it (an outline lists only some names) */
+      if(strcmp(ch_record_str(rec, def->name), name) == 0 &&
+         has_word(s->text, name))
+        return true;
     }
   }
   return false;

@@ -450,6 +450,7 @@ typedef struct build {
   size_t nout, cap_out;
   uint32_t used; /* tokens of snippets taken */
   ch_map seen_defs; /* "file:def" of definitions taken or queued */
+  ch_map receivers; /* name -> uses as a receiver (`name.x`), as uintptr */
 } build;
 
 static bool source_on(const build *b, ch_snippet_kind kind) {
@@ -688,11 +689,11 @@ static char *receiver_type(build *b, const tok_list *toks, size_t before,
 
 /* ---- definitions ---------------------------------------------------------- */
 
-#define SHORT_BODY_LINES 8
+#define SHORT_BODY_LINES 6
 #define SHORT_TYPE_LINES 16
-#define DOC_MAX_LINES 4
+#define DOC_MAX_LINES 1
 #define DOC_MAX_BYTES 320
-#define MAX_MEMBERS_LISTED 40
+#define MAX_MEMBERS_LISTED 16
 
 static bool is_type_kind(ch_def_kind k) {
   return k == CH_DEF_CLASS || k == CH_DEF_STRUCT || k == CH_DEF_UNION ||
@@ -808,7 +809,7 @@ static void add_def_candidate(build *b, uint32_t file, uint32_t di,
  * meant. */
 #define AMBIGUOUS_DEFS 24
 
-static const double proximity_weight[4] = {0.5, 1.0, 0.75, 0.45};
+static const double proximity_weight[4] = {0.5, 1.0, 0.4, 0.2};
 static const char *const proximity_name[4] = {"this file", "imported file",
                                               "same directory", "elsewhere"};
 
@@ -906,6 +907,16 @@ static void type_of_receiver(build *b, const char *type) {
   }
 }
 
+/* Counts `name` in `name.x` (a module or object used as a receiver). */
+static void count_receiver(build *b, const char *text, const tok *t) {
+  char name[64];
+  if(t->len >= sizeof(name)) return;
+  memcpy(name, text + t->start, t->len);
+  name[t->len] = 0;
+  uintptr_t n = (uintptr_t)ch_map_get(&b->receivers, name);
+  ch_map_put(&b->receivers, name, (void *)(n + 1));
+}
+
 #define MAX_LOOKUPS 128
 
 static int by_weight(const void *pa, const void *pb) {
@@ -925,6 +936,8 @@ static void add_region_uses(build *b, ch_map *uses, ident_use **order,
     bool member = k > 0 && !toks->v[k - 1].ident &&
                   (tok_is(text, &toks->v[k - 1], ".") ||
                    tok_is(text, &toks->v[k - 1], "->"));
+    if(member && k >= 2 && toks->v[k - 2].ident)
+      count_receiver(b, text, &toks->v[k - 2]);
     ident_use *u = use_of(b, uses, text, t);
     if(u->weight == 0) {
       if(*norder >= max) continue;
@@ -973,6 +986,7 @@ static void gather_definitions(build *b, window w) {
                            !(k >= 3 && !toks.v[k - 3].ident &&
                              (tok_is(text, &toks.v[k - 3], ".") ||
                               tok_is(text, &toks.v[k - 3], "->")));
+    if(simple_receiver) count_receiver(b, text, &toks.v[k - 2]);
     ident_use *u = use_of(b, &uses, text, t);
     if(u->weight == 0 && norder < CH_ARRAY_LEN(order)) order[norder++] = u;
     /* Nearer uses count more: the lines right before the cursor most. */
@@ -1100,9 +1114,29 @@ static void gather_outlines(build *b) {
       b->redactions->snippets_dropped++;
       continue;
     }
+    /* A module the document uses as `mod.x` is worth its outline: which
+     * x comes next is anyone's guess, and the outline names them all. */
+    char base[64];
+    const char *slash = strrchr(rec->path, '/');
+    const char *fname = slash ? slash + 1 : rec->path;
+    const char *dot = strchr(fname, '.');
+    size_t bl = dot ? (size_t)(dot - fname) : strlen(fname);
+    if(bl == 8 && strncmp(fname, "__init__", 8) == 0 && slash) {
+      /* a package: its folder's name */
+      const char *p = slash;
+      while(p > rec->path && p[-1] != '/') p--;
+      fname = p;
+      bl = (size_t)(slash - p);
+    }
+    uintptr_t used = 0;
+    if(bl < sizeof(base)) {
+      memcpy(base, fname, bl);
+      base[bl] = 0;
+      used = (uintptr_t)ch_map_get(&b->receivers, base);
+    }
     candidate *c = push_cand(b);
     c->kind = CH_SNIPPET_OUTLINE;
-    c->score = 0.3 / (1.0 + (double)i * 0.2);
+    c->score = 0.3 / (1.0 + (double)i * 0.2) + 0.3 * (double)CH_MIN(used, 6u);
     c->path = abs;
     c->rec = rec;
     c->file = ids[i];
@@ -1123,14 +1157,14 @@ static void outline_text(build *b, candidate *c, uint32_t tokens,
   uint64_t milli = 0;
   uint32_t last_row = c->start_row, last_end = c->start;
   char line[CH_SIGNATURE_MAX + 64];
+  bool python = rec->lang && strcmp(rec->lang->name, "python") == 0;
   for(uint32_t d = 0; d < rec->ndefs; d++) {
     const ch_def *def = &rec->defs[d];
-    if(def->kind == CH_DEF_VARIABLE && def->container != CH_NONE) continue;
-    int depth = 0;
-    for(uint32_t k = def->container; k != CH_NONE && depth < 8;
-        k = rec->defs[k].container)
-      depth++;
-    int n = snprintf(line, sizeof(line), "%*s%s\n", depth * 4, "",
+    /* What another file can name: top-level definitions, and in Python
+     * not the private ones. Members come with their type's definition. */
+    if(def->container != CH_NONE) continue;
+    if(python && ch_record_str(rec, def->name)[0] == '_') continue;
+    int n = snprintf(line, sizeof(line), "%s\n",
                      ch_record_str(rec, def->signature));
     if(n < 0) continue;
     size_t len = CH_MIN((size_t)n, sizeof(line) - 1);
@@ -1617,7 +1651,7 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
   b.req = req;
   if(options) b.opt = *options;
   if(b.opt.prefix_ratio <= 0 || b.opt.prefix_ratio > 1) b.opt.prefix_ratio = 0.75;
-  if(b.opt.window_share <= 0 || b.opt.window_share > 1) b.opt.window_share = 0.35;
+  if(b.opt.window_share <= 0 || b.opt.window_share > 1) b.opt.window_share = 0.3;
   if(!b.opt.sources) b.opt.sources = CH_CONTEXT_ALL_SOURCES;
   b.lang = req->lang ? req->lang : ch_syntax_by_path(req->path, req->text,
                                                       CH_MIN(req->len, 256u));
@@ -1637,6 +1671,7 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
      * it, not from the snapshot's older record. */
   }
   ch_map_init(&b.seen_defs);
+  ch_map_init(&b.receivers);
   line_index_build(&b.li, b.arena, req->text, req->len);
   b.cursor_row = row_of(&b.li, req->cursor);
 
@@ -1719,6 +1754,7 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
   out->tokens = b.used;
   ch_free(b.cands);
   ch_map_release(&b.seen_defs, NULL);
+  ch_map_release(&b.receivers, NULL);
   out->elapsed_ns = ch_now_ns() - t0;
   return CH_OK;
 }

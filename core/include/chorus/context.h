@@ -143,7 +143,7 @@ typedef struct ch_context_options {
   /* Share of the window tokens before the cursor; 0: 0.75. */
   double prefix_ratio;
   /* Share of the budget kept for the window before other sources are
-   * chosen; the window then grows into what they leave; 0: 0.35. */
+   * chosen; the window then grows into what they leave; 0: 0.3. */
   double window_share;
   /* Sources to use (CH_CONTEXT_SOURCE bits); 0: all. */
   unsigned sources;
