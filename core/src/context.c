@@ -99,6 +99,9 @@ struct ch_context_engine {
   struct id_tok *toks;
   size_t toks_cap;
   struct id_set *sets;
+  /* Token lists of the regions around the cursor, reused. */
+  struct tok *region_toks, *more_toks;
+  size_t region_cap, more_cap;
   /* How many definitions each name had when last looked up: names defined
    * in very many places are looked up again only when used a lot. Counts
    * barely move between snapshots; the map is emptied when it grows. */
@@ -132,6 +135,8 @@ void ch_context_engine_free(ch_context_engine *self) {
   if(!self) return;
   ch_free(self->toks);
   ch_free(self->sets);
+  ch_free(self->region_toks);
+  ch_free(self->more_toks);
   ch_map_release(&self->name_counts, NULL);
   ch_map_release(&self->doc_tokens, ch_free);
   ch_map_release(&self->files, free_entry);
@@ -238,11 +243,25 @@ const char *ch_snippet_kind_name(ch_snippet_kind kind) {
   return kind < CH_SNIPPET_KIND_COUNT ? names[kind] : "unknown";
 }
 
-static bool is_ident_start(unsigned char c) {
-  return isalpha(c) || c == '_' || c == '$';
+/* Character classes of identifiers, by byte: bit 1 may continue one, bit 2
+ * may start one. A table, not <ctype.h>: no locale, and inlined in the
+ * scanners that read every byte of the open documents. */
+static const unsigned char ident_class[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 3,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+static inline bool is_ident_start(unsigned char c) {
+  return (ident_class[c] & 2) != 0;
 }
-static bool is_ident_char(unsigned char c) {
-  return isalnum(c) || c == '_' || c == '$';
+static inline bool is_ident_char(unsigned char c) {
+  return (ident_class[c] & 1) != 0;
 }
 
 /* Line starts of a text: starts[0] = 0, one more per '\n'. */
@@ -328,10 +347,11 @@ static bool is_noise_word(const char *s, size_t n) {
 
 /* ---- tokens of a region ---------------------------------------------------- */
 
-typedef struct tok {
+struct tok {
   uint32_t start, len;
   bool ident;
-} tok;
+};
+typedef struct tok tok;
 
 typedef struct tok_list {
   tok *v;
@@ -965,10 +985,12 @@ static void gather_definitions(build *b, window w) {
   if(end - start > 64 * 1024 && cursor - start > 48 * 1024)
     start = cursor - 48 * 1024;
   if(end > start + 64 * 1024) end = start + 64 * 1024;
-  tok_list toks = {0};
+  /* The engine's scratch lists: no fresh pages per request. */
+  tok_list toks = {b->engine->region_toks, 0, b->engine->region_cap};
   tokenize(&toks, text, start, end, b->lang);
   size_t before = 0;
   while(before < toks.n && toks.v[before].start < cursor) before++;
+  tok_list more_scratch = {b->engine->more_toks, 0, b->engine->more_cap};
 
   ch_map uses;
   ch_map_init(&uses);
@@ -1025,33 +1047,36 @@ static void gather_definitions(build *b, window w) {
    * similar windows found, hint at names the next lines may use: what code
    * like this calls. They count less than the code at the cursor. */
   if(end < w.suf_end) {
-    tok_list more = {0};
+    tok_list more = more_scratch;
+    more.n = 0;
     tokenize(&more, text, end, w.suf_end, b->lang);
     add_region_uses(b, &uses, order, &norder, CH_ARRAY_LEN(order), text, &more,
                     0.5);
-    ch_free(more.v);
+    more_scratch = more;
   }
   /* The rest of the document: a name used anywhere in it is likely to be
    * used again. Bounded, so a huge file costs no more than 64 KiB. */
   {
     uint32_t lo = start > 32 * 1024 ? start - 32 * 1024 : 0;
     uint32_t hi = CH_MIN(b->req->len, CH_MAX(end, w.suf_end) + 32 * 1024);
-    tok_list more = {0};
+    tok_list more = more_scratch;
+    more.n = 0;
     if(lo < start) tokenize(&more, text, lo, start, b->lang);
     if(CH_MAX(end, w.suf_end) < hi)
       tokenize(&more, text, CH_MAX(end, w.suf_end), hi, b->lang);
     add_region_uses(b, &uses, order, &norder, CH_ARRAY_LEN(order), text, &more,
                     0.25);
-    ch_free(more.v);
+    more_scratch = more;
   }
   for(size_t i = 0; i < b->ncands; i++) {
     const candidate *c = &b->cands[i];
     if(c->kind != CH_SNIPPET_SIMILAR || !c->raw) continue;
-    tok_list more = {0};
+    tok_list more = more_scratch;
+    more.n = 0;
     tokenize(&more, c->raw, 0, (uint32_t)c->raw_len, b->lang);
     add_region_uses(b, &uses, order, &norder, CH_ARRAY_LEN(order), c->raw,
                     &more, c->score);
-    ch_free(more.v);
+    more_scratch = more;
   }
   /* Names the file imports one by one are likely next: they count as one
    * use each. */
@@ -1096,7 +1121,10 @@ static void gather_definitions(build *b, window w) {
     if(i < MAX_LOOKUPS || (order[i]->imported && extra++ < MAX_LOOKUPS))
       definitions_of(b, order[i], w);
   ch_map_release(&uses, NULL);
-  ch_free(toks.v);
+  b->engine->region_toks = toks.v;
+  b->engine->region_cap = toks.cap;
+  b->engine->more_toks = more_scratch.v;
+  b->engine->more_cap = more_scratch.cap;
 }
 
 /* ---- outlines of imported files -------------------------------------------- */
