@@ -1735,7 +1735,7 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
                   ch_context_tokens(b.lang, req->text + req->cursor,
                                     w.suf_end - req->cursor);
   }
-  qsort(b.cands, b.ncands, sizeof(candidate), by_score);
+  if(b.ncands) qsort(b.cands, b.ncands, sizeof(candidate), by_score);
   uint32_t limit = budget > window_used ? budget - window_used : 0;
   for(size_t i = 0; i < b.ncands; i++) take(&b, &b.cands[i], limit);
 
@@ -1775,7 +1775,7 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
     }
     b.nout = keep;
   }
-  qsort(b.out, b.nout, sizeof(ch_snippet), by_order);
+  if(b.nout) qsort(b.out, b.nout, sizeof(ch_snippet), by_order);
   out->snippets = b.out;
   out->count = b.nout;
   out->budget = budget;
