@@ -109,6 +109,8 @@ struct ch_context_engine {
   /* Identifier tokens of the documents last searched for similar code,
    * by path, with a fingerprint of the text they came from. */
   ch_map doc_tokens;
+  /* Outline orders of imported files (outline_of), by path. */
+  ch_map outlines;
 };
 
 /* Files up to this size are cached whole; spans of larger ones are read
@@ -127,6 +129,7 @@ ch_context_engine *ch_context_engine_new(size_t max_cache_bytes) {
   ch_map_init(&self->files);
   ch_map_init(&self->name_counts);
   ch_map_init(&self->doc_tokens);
+  ch_map_init(&self->outlines);
   self->max_bytes = max_cache_bytes ? max_cache_bytes : 32u * 1024 * 1024;
   return self;
 }
@@ -139,6 +142,7 @@ void ch_context_engine_free(ch_context_engine *self) {
   ch_free(self->more_toks);
   ch_map_release(&self->name_counts, NULL);
   ch_map_release(&self->doc_tokens, ch_free);
+  ch_map_release(&self->outlines, ch_free);
   ch_map_release(&self->files, free_entry);
   ch_free(self);
 }
@@ -1177,34 +1181,115 @@ static void gather_outlines(build *b) {
   }
 }
 
-/* An outline that fits in `tokens`: signatures in source order, stopping
- * at the first that does not fit; the candidate's rows shrink to match. */
+/* The outline order of a file: its nameable definitions (top-level; in
+ * Python not private), most used by the files that import it first, then
+ * in source order. Kept in the engine per file and record. */
+typedef struct outline_order {
+  uint64_t hash; /* of the record it was computed for */
+  uint32_t n;
+  uint32_t defs[];
+} outline_order;
+
+#define OUTLINE_CACHE_MAX 512
+#define POPULARITY_IMPORTERS 24
+#define POPULARITY_DEFS 256
+
+typedef struct ranked_def {
+  uint32_t def, uses;
+} ranked_def;
+
+static int by_uses(const void *pa, const void *pb) {
+  const ranked_def *a = pa, *b2 = pb;
+  if(a->uses != b2->uses) return a->uses > b2->uses ? -1 : 1;
+  return a->def < b2->def ? -1 : a->def > b2->def;
+}
+
+/* Whether a record's sorted identifiers include name. */
+static bool record_uses(const ch_record *rec, const char *name) {
+  uint32_t lo = 0, hi = rec->nidents;
+  while(lo < hi) {
+    uint32_t mid = (lo + hi) / 2;
+    int c = strcmp(ch_record_str(rec, rec->idents[mid]), name);
+    if(c == 0) return true;
+    if(c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return false;
+}
+
+static const outline_order *outline_of(build *b, uint32_t file,
+                                       const ch_record *rec) {
+  const char *abs = ch_snapshot_abs_path(b->snap, file);
+  ch_map *cache = &b->engine->outlines;
+  outline_order *o = ch_map_get(cache, abs);
+  if(o && o->hash == rec->hash) return o;
+  bool python = rec->lang && strcmp(rec->lang->name, "python") == 0;
+  ranked_def *r = ch_malloc(sizeof(ranked_def) * (rec->ndefs + 1));
+  uint32_t n = 0;
+  for(uint32_t d = 0; d < rec->ndefs; d++) {
+    const ch_def *def = &rec->defs[d];
+    if(def->container != CH_NONE) continue;
+    if(python && ch_record_str(rec, def->name)[0] == '_') continue;
+    r[n++] = (ranked_def){d, 0};
+  }
+  uint32_t importers[POPULARITY_IMPORTERS];
+  size_t ni = ch_snapshot_importers(b->snap, file, importers,
+                                    POPULARITY_IMPORTERS);
+  ni = CH_MIN(ni, (size_t)POPULARITY_IMPORTERS);
+  for(size_t i = 0; i < ni; i++) {
+    const ch_record *imp = ch_snapshot_file(b->snap, importers[i]);
+    if(!imp) continue;
+    for(uint32_t k = 0; k < n && k < POPULARITY_DEFS; k++)
+      r[k].uses += record_uses(imp, ch_record_str(rec, rec->defs[r[k].def].name));
+  }
+  qsort(r, n, sizeof(ranked_def), by_uses);
+  if(cache->len >= OUTLINE_CACHE_MAX) ch_map_release(cache, ch_free);
+  outline_order *fresh = ch_malloc(sizeof(*fresh) + sizeof(uint32_t) * (n + 1));
+  fresh->hash = rec->hash;
+  fresh->n = n;
+  for(uint32_t k = 0; k < n; k++) fresh->defs[k] = r[k].def;
+  ch_free(r);
+  ch_free(ch_map_put(cache, abs, fresh));
+  return fresh;
+}
+
+static int by_u32(const void *pa, const void *pb) {
+  uint32_t a = *(const uint32_t *)pa, b2 = *(const uint32_t *)pb;
+  return a < b2 ? -1 : a > b2;
+}
+
+/* An outline that fits in `tokens`: the signatures other files use most
+ * (see outline_of) that fit, shown in source order; the candidate's rows
+ * become those of the first and last shown. */
 static void outline_text(build *b, candidate *c, uint32_t tokens,
                          ch_buf *out) {
   const ch_record *rec = c->rec;
+  const outline_order *o = outline_of(b, c->file, rec);
+  uint32_t *shown = ch_malloc(sizeof(uint32_t) * (o->n + 1));
+  uint32_t nshown = 0;
   uint64_t milli = 0;
-  uint32_t last_row = c->start_row, last_end = c->start;
-  char line[CH_SIGNATURE_MAX + 64];
-  bool python = rec->lang && strcmp(rec->lang->name, "python") == 0;
-  for(uint32_t d = 0; d < rec->ndefs; d++) {
-    const ch_def *def = &rec->defs[d];
-    /* What another file can name: top-level definitions, and in Python
-     * not the private ones. Members come with their type's definition. */
-    if(def->container != CH_NONE) continue;
-    if(python && ch_record_str(rec, def->name)[0] == '_') continue;
-    int n = snprintf(line, sizeof(line), "%s\n",
-                     ch_record_str(rec, def->signature));
-    if(n < 0) continue;
-    size_t len = CH_MIN((size_t)n, sizeof(line) - 1);
-    uint64_t m = ch_context_tokens_milli(b->lang, line, len);
-    if(ch_context_tokens_of_milli(b->lang, milli + m) > tokens) break;
+  for(uint32_t k = 0; k < o->n; k++) {
+    const char *sig = ch_record_str(rec, rec->defs[o->defs[k]].signature);
+    uint64_t m = ch_context_tokens_milli(b->lang, sig, strlen(sig)) +
+                 ch_context_tokens_milli(b->lang, "\n", 1);
+    if(ch_context_tokens_of_milli(b->lang, milli + m) > tokens) continue;
     milli += m;
-    ch_buf_append(out, line, len);
-    last_row = def->name_range.start_row;
-    last_end = def->name_range.end;
+    shown[nshown++] = o->defs[k];
   }
-  c->end_row = last_row;
-  c->end = last_end;
+  if(nshown) qsort(shown, nshown, sizeof(uint32_t), by_u32);
+  for(uint32_t k = 0; k < nshown; k++) {
+    ch_buf_append_str(out, ch_record_str(rec, rec->defs[shown[k]].signature));
+    ch_buf_append_char(out, '\n');
+  }
+  if(nshown) {
+    c->start_row = rec->defs[shown[0]].name_range.start_row;
+    c->start = rec->defs[shown[0]].name_range.start;
+    c->end_row = rec->defs[shown[nshown - 1]].name_range.start_row;
+    c->end = rec->defs[shown[nshown - 1]].name_range.end;
+  }
+  ch_free(shown);
 }
 
 /* ---- similar windows ------------------------------------------------------- */
