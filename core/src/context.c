@@ -1296,7 +1296,7 @@ static void outline_text(build *b, candidate *c, uint32_t tokens,
 
 #define SIM_WINDOW_LINES 12
 #define SIM_STRIDE 6
-#define SIM_MAX_BYTES (256u * 1024)
+#define SIM_MAX_BYTES (128u * 1024)
 #define SIM_KEEP 6
 
 /* Identifier sets as small open-addressing tables of hashes. A table is
