@@ -475,6 +475,7 @@ typedef struct build {
   uint32_t used; /* tokens of snippets taken */
   ch_map seen_defs; /* "file:def" of definitions taken or queued */
   ch_map receivers; /* name -> uses as a receiver (`name.x`), as uintptr */
+  ch_map own_defs;  /* name -> index + 1 of its first definition in rec */
 } build;
 
 static bool source_on(const build *b, ch_snippet_kind kind) {
@@ -770,7 +771,15 @@ static void def_text(build *b, const char *abs, const ch_record *rec,
                       : (uint32_t)rec->size;
     size_t mark = out->len;
     if(doc && !python) append_doc(out, doc, "");
-    if(file_span(b->engine, abs, rec, s0, e0, out)) {
+    bool got = false;
+    if(rec == b->rec) {
+      /* the document's own text, as the caller gave it */
+      got = e0 <= b->req->len &&
+            ch_buf_append(out, b->req->text + s0, e0 - s0) == CH_OK;
+    } else {
+      got = file_span(b->engine, abs, rec, s0, e0, out);
+    }
+    if(got) {
       if(out->len == 0 || out->data[out->len - 1] != '\n')
         ch_buf_append_char(out, '\n');
       return;
@@ -810,9 +819,11 @@ static void add_def_candidate(build *b, uint32_t file, uint32_t di,
     }
     return;
   }
-  const ch_record *rec = ch_snapshot_file(b->snap, file);
+  /* The document's own definitions come from the record of its text. */
+  bool own = file == b->self_id && b->rec;
+  const ch_record *rec = own ? b->rec : ch_snapshot_file(b->snap, file);
   if(!rec || di >= rec->ndefs) return;
-  const char *abs = ch_snapshot_abs_path(b->snap, file);
+  const char *abs = own ? b->req->path : ch_snapshot_abs_path(b->snap, file);
   const ch_def *d = &rec->defs[di];
   candidate *c = push_cand(b);
   c->kind = CH_SNIPPET_DEFINITION;
@@ -833,12 +844,29 @@ static void add_def_candidate(build *b, uint32_t file, uint32_t di,
  * meant. */
 #define AMBIGUOUS_DEFS 24
 
-static const double proximity_weight[4] = {0.5, 1.0, 0.4, 0.2};
+static const double proximity_weight[4] = {0.25, 1.0, 0.4, 0.2};
 static const char *const proximity_name[4] = {"this file", "imported file",
                                               "same directory", "elsewhere"};
 
 /* Candidates for the definitions of one identifier. */
+/* The definition of a name in the document itself, outside the window
+ * (what the window shows needs no repeating). */
+static void own_definition(build *b, const ident_use *u, window w) {
+  if(!b->rec || b->self_id == CH_NONE) return;
+  uintptr_t at = (uintptr_t)ch_map_get(&b->own_defs, u->name);
+  if(!at) return;
+  uint32_t di = (uint32_t)(at - 1);
+  const ch_def *d = &b->rec->defs[di];
+  if(d->range.end > w.pre_start && d->range.start < w.suf_end) return;
+  if(d->kind == CH_DEF_FIELD && d->container != CH_NONE) di = d->container;
+  double use = 1.0 + log2(1.0 + u->weight);
+  add_def_candidate(b, b->self_id, di, proximity_weight[0] * use,
+                    arena_printf(b->arena, "definition of %s, used near the "
+                                 "cursor (this file)", u->name));
+}
+
 static void definitions_of(build *b, const ident_use *u, window w) {
+  own_definition(b, u, w);
   ch_map *counts = &b->engine->name_counts;
   uintptr_t known = (uintptr_t)ch_map_get(counts, u->name);
   if(known > AMBIGUOUS_DEFS + 1 && u->weight < 3.0) return;
@@ -864,10 +892,9 @@ static void definitions_of(build *b, const ident_use *u, window w) {
     if(!rec) continue;
     const ch_def *d = &rec->defs[r->def];
     if(r->file == b->self_id) {
-      /* The document's own definitions come from its current text; those
-       * in the window are already there. */
-      if(!b->rec || b->rec != rec) continue;
-      if(d->range.end > w.pre_start && d->range.start < w.suf_end) continue;
+      /* The document's own definitions come from the record of its current
+       * text (own_definition), not from the snapshot's. */
+      continue;
     }
     const char *abs = ch_snapshot_abs_path(b->snap, r->file);
     if(path_denied(b, abs)) {
@@ -1779,12 +1806,14 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
       if(r->hash == ch_hash_bytes(req->text, req->len)) b.rec = r;
     }
   }
-  if(b.rec && b.self_id != CH_NONE && b.rec != ch_snapshot_file(snap, b.self_id)) {
-    /* The caller's record of this text: same-file definitions come from
-     * it, not from the snapshot's older record. */
-  }
   ch_map_init(&b.seen_defs);
   ch_map_init(&b.receivers);
+  ch_map_init(&b.own_defs);
+  if(b.rec && b.self_id != CH_NONE) {
+    for(uint32_t d = b.rec->ndefs; d-- > 0;)
+      ch_map_put(&b.own_defs, ch_record_str(b.rec, b.rec->defs[d].name),
+                 (void *)(uintptr_t)(d + 1));
+  }
   line_index_build(&b.li, b.arena, req->text, req->len);
   b.cursor_row = row_of(&b.li, req->cursor);
 
@@ -1868,6 +1897,7 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
   ch_free(b.cands);
   ch_map_release(&b.seen_defs, NULL);
   ch_map_release(&b.receivers, NULL);
+  ch_map_release(&b.own_defs, NULL);
   out->elapsed_ns = ch_now_ns() - t0;
   return CH_OK;
 }

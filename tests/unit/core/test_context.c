@@ -211,6 +211,50 @@ static void test_go_and_javascript(void **state) {
   repo_close(&r);
 }
 
+static void test_own_definitions_from_the_callers_record(void **state) {
+  (void)state;
+  repo r;
+  repo_open(&r, "python");
+  ch_context_request req;
+  request_at(&req, "python", "app/main.py", "report = Report(", 600);
+  /* an unsaved edit: a line on top and a long comment before build(), so
+   * the class is far above the window; the record is the one the caller
+   * extracted from its own text */
+  const char *at = strstr(req.text, "def build(");
+  assert_non_null(at);
+  ch_buf edited;
+  ch_buf_init(&edited, 1u << 20);
+  ch_buf_append_str(&edited, "# edited\n");
+  ch_buf_append(&edited, req.text, (size_t)(at - req.text));
+  for(int i = 0; i < 150; i++)
+    ch_buf_appendf(&edited, "# note %d on how reports are built and kept\n", i);
+  ch_buf_append_str(&edited, at);
+  uint32_t shift = (uint32_t)(edited.len - req.len);
+  ch_free((char *)req.text);
+  req.len = (uint32_t)edited.len;
+  req.text = ch_buf_detach(&edited, NULL);
+  req.cursor += shift;
+  ch_extractor *ex = ch_extractor_new();
+  ch_status err = CH_OK;
+  ch_record *rec = ch_extract(ex, ch_syntax_by_name("python"), "app/main.py",
+                              req.text, req.len, NULL, NULL, &err);
+  assert_non_null(rec);
+  req.record = rec;
+  ch_context ctx;
+  assert_int_equal(ch_context_build(r.engine, r.snap, &req, NULL, &ctx), CH_OK);
+  const ch_snippet *s = find_snippet(&ctx, CH_SNIPPET_DEFINITION, "app/main.py",
+                                     "class Report");
+  assert_non_null(s);
+  /* rows of the edited text, one more than on disk */
+  assert_int_equal(s->start_row, 8);
+  check_budget(&ctx, ch_syntax_by_name("python"), req.budget);
+  ch_context_release(&ctx);
+  ch_record_unref(rec);
+  ch_extractor_free(ex);
+  request_free(&req);
+  repo_close(&r);
+}
+
 /* ---- budget and order ------------------------------------------------------ */
 
 static void test_budget_never_exceeded(void **state) {
@@ -529,6 +573,7 @@ int main(void) {
       cmocka_unit_test(test_python_self_member_prefers_class),
       cmocka_unit_test(test_c_member_access_shows_fields),
       cmocka_unit_test(test_go_and_javascript),
+      cmocka_unit_test(test_own_definitions_from_the_callers_record),
       cmocka_unit_test(test_budget_never_exceeded),
       cmocka_unit_test(test_order_is_stable_and_window_last),
       cmocka_unit_test(test_similar_and_edits),
