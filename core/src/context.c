@@ -476,6 +476,7 @@ typedef struct build {
   ch_map seen_defs; /* "file:def" of definitions taken or queued */
   ch_map receivers; /* name -> uses as a receiver (`name.x`), as uintptr */
   ch_map own_defs;  /* name -> index + 1 of its first definition in rec */
+  ch_map paths;     /* path -> its copy in the arena */
 } build;
 
 static bool source_on(const build *b, ch_snippet_kind kind) {
@@ -537,6 +538,18 @@ static const char *make_text(build *b, const char *text, size_t len,
   ch_buf_release(&red);
   *out_len = final_len;
   *tokens = ch_context_tokens(b->lang, copy, final_len);
+  return copy;
+}
+
+/* A copy of path in the result's arena, one per distinct path: snippets
+ * must not point into the snapshot or the request, which the caller may
+ * free before the result. */
+static const char *intern_path(build *b, const char *path) {
+  const char *copy = ch_map_get(&b->paths, path);
+  if(!copy) {
+    copy = arena_strndup(b->arena, path, strlen(path));
+    ch_map_put(&b->paths, path, (void *)copy);
+  }
   return copy;
 }
 
@@ -1694,7 +1707,7 @@ static void take(build *b, candidate *c, uint32_t limit) {
   }
   ch_snippet *s = push_snippet(b);
   s->kind = c->kind;
-  s->path = c->path;
+  s->path = intern_path(b, c->path);
   s->start_row = c->start_row;
   s->end_row = c->end_row;
   s->start = c->start;
@@ -1729,7 +1742,7 @@ static void emit_window(build *b, window w, uint32_t pre_tokens,
       if(tokens <= target && b->used + tokens <= b->req->budget) {
         ch_snippet *sn = push_snippet(b);
         sn->kind = pre ? CH_SNIPPET_PREFIX : CH_SNIPPET_SUFFIX;
-        sn->path = b->req->path;
+        sn->path = intern_path(b, b->req->path);
         sn->start = s;
         sn->end = e;
         sn->start_row = row_of(&b->li, s);
@@ -1809,6 +1822,7 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
   ch_map_init(&b.seen_defs);
   ch_map_init(&b.receivers);
   ch_map_init(&b.own_defs);
+  ch_map_init(&b.paths);
   if(b.rec && b.self_id != CH_NONE) {
     for(uint32_t d = b.rec->ndefs; d-- > 0;)
       ch_map_put(&b.own_defs, ch_record_str(b.rec, b.rec->defs[d].name),
@@ -1898,6 +1912,7 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
   ch_map_release(&b.seen_defs, NULL);
   ch_map_release(&b.receivers, NULL);
   ch_map_release(&b.own_defs, NULL);
+  ch_map_release(&b.paths, NULL);
   out->elapsed_ns = ch_now_ns() - t0;
   return CH_OK;
 }

@@ -131,6 +131,9 @@ static void test_python_call_defined_elsewhere(void **state) {
   const ch_snippet *pre = find_snippet(&ctx, CH_SNIPPET_PREFIX, "app/main.py", NULL);
   assert_non_null(pre);
   assert_int_equal(pre->end, req.cursor);
+  /* the result owns its strings: not the request's */
+  assert_ptr_not_equal(pre->path, req.path);
+  assert_string_equal(pre->path, req.path);
   size_t plen = strlen(pre->text);
   assert_true(plen >= 16);
   assert_string_equal(pre->text + plen - 16, "span = distance(");
