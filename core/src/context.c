@@ -1337,7 +1337,6 @@ static void outline_text(build *b, candidate *c, uint32_t tokens,
 #define SIM_WINDOW_LINES 12
 #define SIM_STRIDE 6
 #define SIM_MAX_BYTES (128u * 1024)
-#define SIM_KEEP 6
 
 /* Identifier sets as small open-addressing tables of hashes. A table is
  * emptied by bumping its generation, so each window costs only its own
@@ -1439,8 +1438,7 @@ static size_t ident_tokens(const char *text, uint32_t start, uint32_t end,
   return n;
 }
 
-static void gather_similar(build *b, window w) {
-  (void)w;
+static void gather_similar(build *b) {
   const char *text = b->req->text;
   /* The query: identifiers of the lines right before the cursor. */
   uint32_t qrow = b->cursor_row > SIM_WINDOW_LINES
@@ -1848,7 +1846,7 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
   if(!self_denied) {
     if(source_on(&b, CH_SNIPPET_SCOPE)) gather_scopes(&b, w);
     /* Similar windows first: their code hints at definitions. */
-    if(source_on(&b, CH_SNIPPET_SIMILAR)) gather_similar(&b, w);
+    if(source_on(&b, CH_SNIPPET_SIMILAR)) gather_similar(&b);
     if(source_on(&b, CH_SNIPPET_DEFINITION)) gather_definitions(&b, w);
     if(source_on(&b, CH_SNIPPET_OUTLINE)) gather_outlines(&b);
     if(source_on(&b, CH_SNIPPET_EDIT)) gather_edits(&b);

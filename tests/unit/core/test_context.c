@@ -105,7 +105,7 @@ static void check_budget(const ch_context *ctx, const ch_language *lang,
     const ch_snippet *s = &ctx->snippets[i];
     /* every count is the estimator's on the final text */
     assert_int_equal(s->tokens, ch_context_tokens(lang, s->text, s->len));
-    assert_int_equal(strlen(s->text), s->len);
+    assert_int_equal(s->text[s->len], 0); /* NUL-terminated; may hold NULs */
     sum += s->tokens;
   }
   assert_int_equal(sum, ctx->tokens);
@@ -512,6 +512,49 @@ static void test_secrets_redacted_for_remote(void **state) {
   repo_close(&r);
 }
 
+/* Random bytes, code-like junk, huge lines, cursors anywhere: never a crash,
+ * never over budget. */
+static void test_junk_input(void **state) {
+  (void)state;
+  repo r;
+  repo_open(&r, "python");
+  uint64_t seed = 12345;
+  char *path = ch_strdupf("%s/python/app/main.py", FIXTURES);
+  static const char alphabet[] = "abc_XYZ019 .,:;()[]{}->=*&\"'#/\n\t\r\\";
+  for(int round = 0; round < 300; round++) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    uint32_t len = (uint32_t)((seed >> 33) % 6000);
+    char *text = ch_malloc(len + 1);
+    for(uint32_t i = 0; i < len; i++) {
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      uint32_t v = (uint32_t)(seed >> 40);
+      text[i] = round % 3 == 0 ? (char)(v & 0xff)
+                               : alphabet[v % (sizeof(alphabet) - 1)];
+    }
+    text[len] = 0;
+    ch_context_doc doc = {"/tmp/other.py", text, len / 2};
+    ch_context_edit edit = {"/tmp/other.py", (uint32_t)round, round % 2 ? text : "",
+                            "x\n"};
+    ch_context_request req = {0};
+    req.path = round % 4 == 0 ? "/nowhere/x.c" : path;
+    req.text = text;
+    req.len = len;
+    req.cursor = len ? (uint32_t)((seed >> 20) % (len + 1)) : 0;
+    req.budget = 1 + (uint32_t)((seed >> 12) % 2500);
+    req.docs = &doc;
+    req.ndocs = 1;
+    req.edits = round % 5 ? &edit : NULL;
+    req.nedits = round % 5 ? 1 : 0;
+    ch_context ctx;
+    assert_int_equal(ch_context_build(r.engine, r.snap, &req, NULL, &ctx), CH_OK);
+    check_budget(&ctx, ch_syntax_by_path(req.path, NULL, 0), req.budget);
+    ch_context_release(&ctx);
+    ch_free(text);
+  }
+  ch_free(path);
+  repo_close(&r);
+}
+
 /* ---- token estimate -------------------------------------------------------- */
 
 /* The estimate against cl100k/o200k counts written by
@@ -581,6 +624,7 @@ int main(void) {
       cmocka_unit_test(test_order_is_stable_and_window_last),
       cmocka_unit_test(test_similar_and_edits),
       cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_junk_input),
       cmocka_unit_test(test_denied_files_never_appear),
       cmocka_unit_test(test_secrets_redacted_for_remote),
       cmocka_unit_test(test_token_estimate_calibrated),
