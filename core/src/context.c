@@ -888,6 +888,9 @@ static void definitions_of(build *b, const ident_use *u, window w) {
                                   CH_ARRAY_LEN(refs));
   if(counts->len > 65536) ch_map_release(counts, NULL);
   ch_map_put(counts, u->name, (void *)(uintptr_t)(total + 1));
+  /* The same rule whether or not the count was known: the result must not
+   * depend on what the engine saw before. */
+  if(total > AMBIGUOUS_DEFS && u->weight < 3.0) return;
   size_t n = CH_MIN(total, CH_ARRAY_LEN(refs));
   if(n == 0) return;
   /* Many definitions of one name elsewhere make each one less likely the
