@@ -37,6 +37,11 @@
  *   redactions are reported. The guard is applied in one place, as each
  *   snippet's text is made.
  * - All strings of a result live in the result and are freed with it.
+ * - What the engine caches (file spans, open documents' identifiers, name
+ *   counts, outline orders) saves time, never changes a result; one
+ *   exception by design: the order of an imported file's outline (most
+ *   used names first) is computed once per version of that file, so it
+ *   stays put while other files change, as prompt caching wants.
  *
  * Threads: a ch_context engine caches file contents and is used from one
  * thread at a time; snapshots it reads are immutable and may be shared.
@@ -184,7 +189,10 @@ double ch_context_token_margin(const ch_language *lang);
 uint64_t ch_context_tokens_milli(const ch_language *lang, const char *text,
                                  size_t len);
 /* Tokens of text as the budget counts them: the central estimate raised by
- * the margin, rounded up. lang may be NULL (a generic table). */
+ * the margin, rounded up. lang may be NULL (a generic table). Tested
+ * against real counts of the fixtures (tests/fixtures/context/tokens.tsv):
+ * the central estimate within 30% per file and 15% per language overall,
+ * and this count never below the real one. */
 uint32_t ch_context_tokens(const ch_language *lang, const char *text,
                            size_t len);
 /* The same from a central estimate in thousandths. */
