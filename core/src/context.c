@@ -1780,12 +1780,13 @@ static int by_order(const void *pa, const void *pb) {
   const ch_snippet *a = pa, *b2 = pb;
   int ga = group_of(a->kind), gb = group_of(b2->kind);
   if(ga != gb) return ga - gb;
-  if(a->kind == CH_SNIPPET_EDIT || a->kind == CH_SNIPPET_SCOPE ||
-     a->kind == CH_SNIPPET_PREFIX || a->kind == CH_SNIPPET_SUFFIX)
-    return a->start_row < b2->start_row ? -1 : a->start_row > b2->start_row;
   int c = strcmp(a->path, b2->path);
   if(c) return c;
-  return a->start < b2->start ? -1 : a->start > b2->start;
+  /* edits, scopes and the window have row spans; the others byte spans */
+  if(a->start_row != b2->start_row)
+    return a->start_row < b2->start_row ? -1 : 1;
+  if(a->start != b2->start) return a->start < b2->start ? -1 : 1;
+  return strcmp(a->text, b2->text); /* two edits at one place */
 }
 
 ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
