@@ -63,12 +63,24 @@ const char *ch_secret_kind_name(ch_secret_kind kind) {
 
 static const char *const default_deny[] = {
     ".env*",
-    "*.pem",          "*.key",         "*.p12",
-    "*.pfx",          "*.jks",         "*.keystore",
-    "id_rsa*",        "id_dsa*",       "id_ecdsa*",
-    "id_ed25519*",    "credentials*",  "secrets.*",
-    ".netrc",         ".npmrc",        ".pypirc",
-    ".git-credentials", "*.kdbx",      NULL,
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    "credentials*",
+    "secrets.*",
+    ".netrc",
+    ".npmrc",
+    ".pypirc",
+    ".git-credentials",
+    "*.kdbx",
+    NULL,
 };
 
 const char *const *ch_guard_default_deny(void) { return default_deny; }
@@ -96,8 +108,8 @@ static size_t list_len(const char *const *list) {
 }
 
 ch_guard *ch_guard_new(const ch_guard_options *options, ch_status *error) {
-  const char *const *deny = options && options->deny ? options->deny
-                                                      : default_deny;
+  const char *const *deny =
+      options && options->deny ? options->deny : default_deny;
   const char *const *extra = options ? options->deny_extra : NULL;
   size_t nd = list_len(deny), ne = list_len(extra);
   const char **all = ch_malloc(sizeof(char *) * (nd + ne + 1));
@@ -153,8 +165,8 @@ enum {
   C_URLSAFE = 8, /* '-' and '_', the extra letters of base64url */
   C_B64 = 16,    /* '+', '/', '=', the extra letters of base64 */
   C_HEX = 32,
-  C_SPACE = 64,  /* ' ', '\t', '\r', '\n', '\v', '\f' */
-  C_NAME = 128,  /* may be part of a name: alnum, '_', '-', '.', '$', '@' */
+  C_SPACE = 64, /* ' ', '\t', '\r', '\n', '\v', '\f' */
+  C_NAME = 128, /* may be part of a name: alnum, '_', '-', '.', '$', '@' */
 };
 #define C_ALNUM (C_LOWER | C_UPPER | C_DIGIT)
 
@@ -203,6 +215,9 @@ static size_t run(const char *t, size_t n, size_t i, unsigned mask,
 }
 
 static bool has_prefix(const char *t, size_t n, size_t i, const char *p) {
+  /* the first two bytes settle almost every call */
+  if(i >= n || t[i] != p[0]) return false;
+  if(p[1] && (i + 1 >= n || t[i + 1] != p[1])) return false;
   size_t k = strlen(p);
   return n - i >= k && memcmp(t + i, p, k) == 0;
 }
@@ -253,9 +268,10 @@ static bool mixed(const char *t, size_t a, size_t b) {
 }
 
 static bool tok_aws(const char *t, size_t n, size_t i, hit *h) {
-  static const char *const prefixes[] = {"AKIA", "ASIA", "ABIA", "ACCA",
-                                         "AGPA", "AIDA", "AROA", "AIPA",
-                                         "ANPA", "ANVA", "APKA"};
+  /* Access key ids (long-term, temporary, bearer, context); the other
+   * four-letter prefixes (AIDA users, AROA roles...) name things, they
+   * grant nothing. */
+  static const char *const prefixes[] = {"AKIA", "ASIA", "ABIA", "ACCA"};
   if(n - i < 20) return false;
   for(size_t k = 0; k < CH_ARRAY_LEN(prefixes); k++)
     if(tok_fixed(t, n, i, prefixes[k], C_UPPER | C_DIGIT, 16, C_ALNUM,
@@ -302,14 +318,21 @@ static bool tok_private_key(const char *t, size_t n, size_t i, hit *h) {
     }
   }
   size_t a = body, b = end;
-  if(has_prefix(t, n, a, "\r\n")) a += 2;
-  else if(a < n && t[a] == '\n') a++;
-  else if(has_prefix(t, n, a, "\\r\\n")) a += 4;
-  else if(has_prefix(t, n, a, "\\n")) a += 2;
+  if(has_prefix(t, n, a, "\r\n"))
+    a += 2;
+  else if(a < n && t[a] == '\n')
+    a++;
+  else if(has_prefix(t, n, a, "\\r\\n"))
+    a += 4;
+  else if(has_prefix(t, n, a, "\\n"))
+    a += 2;
   if(b > a && b < n) { /* keep the break before END, if any */
-    if(b - a >= 2 && memcmp(t + b - 2, "\r\n", 2) == 0) b -= 2;
-    else if(t[b - 1] == '\n') b--;
-    else if(b - a >= 2 && memcmp(t + b - 2, "\\n", 2) == 0) b -= 2;
+    if(b - a >= 2 && memcmp(t + b - 2, "\r\n", 2) == 0)
+      b -= 2;
+    else if(t[b - 1] == '\n')
+      b--;
+    else if(b - a >= 2 && memcmp(t + b - 2, "\\n", 2) == 0)
+      b -= 2;
   }
   if(b <= a) return false;
   *h = (hit){CH_SECRET_PRIVATE_KEY, a, b};
@@ -328,11 +351,13 @@ static bool tok_url_password(const char *t, size_t n, size_t i, hit *h) {
   size_t u = i + 3, at = 0, colon = 0;
   for(size_t k = u; k < n && k - u < 512; k++) {
     char c = t[k];
-    if(c == '/' || c == '?' || c == '#' || c == '"' || c == '\'' ||
-       c == '`' || c == '<' || c == '>' || c == '\\' || IS(t, k, C_SPACE))
+    if(c == '/' || c == '?' || c == '#' || c == '"' || c == '\'' || c == '`' ||
+       c == '<' || c == '>' || c == '\\' || IS(t, k, C_SPACE))
       break;
-    if(c == '@') at = k;
-    else if(c == ':' && !colon && !at) colon = k;
+    if(c == '@')
+      at = k;
+    else if(c == ':' && !colon && !at)
+      colon = k;
   }
   if(!at || !colon || colon > at || at == colon + 1) return false;
   char first = t[colon + 1];
@@ -343,6 +368,19 @@ static bool tok_url_password(const char *t, size_t n, size_t i, hit *h) {
   while(k < at && t[k] == '*')
     k++;
   if(k == at) return false;
+  /* Documentation's stand-ins ("user:password@", "joe:pass@") */
+  static const char *const stand_ins[] = {
+      "password", "pass", "passwd", "pwd",  "pw",      "secret",
+      "changeme", "foo",  "bar",    "test", "example", "xxx"};
+  size_t plen = at - colon - 1;
+  if(plen <= 2) return false;
+  for(size_t q = 0; q < CH_ARRAY_LEN(stand_ins); q++) {
+    if(strlen(stand_ins[q]) != plen) continue;
+    size_t m = 0;
+    while(m < plen && (t[colon + 1 + m] | 0x20) == stand_ins[q][m])
+      m++;
+    if(m == plen) return false;
+  }
   *h = (hit){CH_SECRET_URL_PASSWORD, colon + 1, at};
   return true;
 }
@@ -377,8 +415,8 @@ static bool tok_provider(const char *t, size_t n, size_t i, hit *h) {
     }
     return false;
   case 'x':
-    if(n - i > 5 && has_prefix(t, n, i, "xox") &&
-       strchr("abprsec", t[i + 3]) && t[i + 3] && t[i + 4] == '-') {
+    if(n - i > 5 && has_prefix(t, n, i, "xox") && strchr("abprsec", t[i + 3]) &&
+       t[i + 3] && t[i + 4] == '-') {
       size_t r = run(t, n, i + 5, C_ALNUM | C_URLSAFE, 512);
       if(r >= 10 && mixed(t, i + 5, i + 5 + r)) {
         *h = (hit){CH_SECRET_SLACK_TOKEN, i, i + 5 + r};
@@ -397,19 +435,18 @@ static bool tok_provider(const char *t, size_t n, size_t i, hit *h) {
     if(tok_run(t, n, i, "sk-", an, 32, CH_SECRET_OPENAI_KEY, h) &&
        mixed(t, i + 3, h->end))
       return true;
-    return tok_fixed(t, n, i, "shpat_", C_HEX, 32, an,
-                     CH_SECRET_SHOPIFY_TOKEN, h) ||
-           tok_fixed(t, n, i, "shpss_", C_HEX, 32, an,
-                     CH_SECRET_SHOPIFY_TOKEN, h) ||
-           tok_fixed(t, n, i, "shpca_", C_HEX, 32, an,
-                     CH_SECRET_SHOPIFY_TOKEN, h) ||
-           tok_fixed(t, n, i, "shppa_", C_HEX, 32, an,
-                     CH_SECRET_SHOPIFY_TOKEN, h);
+    return tok_fixed(t, n, i, "shpat_", C_HEX, 32, an, CH_SECRET_SHOPIFY_TOKEN,
+                     h) ||
+           tok_fixed(t, n, i, "shpss_", C_HEX, 32, an, CH_SECRET_SHOPIFY_TOKEN,
+                     h) ||
+           tok_fixed(t, n, i, "shpca_", C_HEX, 32, an, CH_SECRET_SHOPIFY_TOKEN,
+                     h) ||
+           tok_fixed(t, n, i, "shppa_", C_HEX, 32, an, CH_SECRET_SHOPIFY_TOKEN,
+                     h);
   case 'r':
     return tok_run(t, n, i, "rk_live_", an, 20, CH_SECRET_STRIPE_KEY, h) ||
            tok_run(t, n, i, "rk_test_", an, 20, CH_SECRET_STRIPE_KEY, h);
-  case 'w':
-    return tok_run(t, n, i, "whsec_", an, 24, CH_SECRET_STRIPE_KEY, h);
+  case 'w': return tok_run(t, n, i, "whsec_", an, 24, CH_SECRET_STRIPE_KEY, h);
   case 'e': return tok_jwt(t, n, i, h);
   case 'y':
     return tok_run(t, n, i, "ya29.", u, 20, CH_SECRET_GOOGLE_OAUTH, h) &&
@@ -419,17 +456,16 @@ static bool tok_provider(const char *t, size_t n, size_t i, hit *h) {
   case 'n':
     return tok_fixed(t, n, i, "npm_", an, 36, u, CH_SECRET_NPM_TOKEN, h) &&
            mixed(t, i + 4, h->end);
-  case 'p':
-    return tok_run(t, n, i, "pypi-AgE", u, 50, CH_SECRET_PYPI_TOKEN, h);
+  case 'p': return tok_run(t, n, i, "pypi-AgE", u, 50, CH_SECRET_PYPI_TOKEN, h);
   case 'h':
     if(tok_run(t, n, i, "hf_", an, 30, CH_SECRET_HUGGINGFACE_TOKEN, h) &&
        mixed(t, i + 3, h->end))
       return true;
     return false;
   case 'S':
-    if(has_prefix(t, n, i, "SG.") &&
-       run(t, n, i + 3, u, 22) == 22 && i + 25 < n && t[i + 25] == '.' &&
-       run(t, n, i + 26, u, 43) == 43 && end_ok(t, n, i + 69, u)) {
+    if(has_prefix(t, n, i, "SG.") && run(t, n, i + 3, u, 22) == 22 &&
+       i + 25 < n && t[i + 25] == '.' && run(t, n, i + 26, u, 43) == 43 &&
+       end_ok(t, n, i + 69, u)) {
       *h = (hit){CH_SECRET_SENDGRID_KEY, i, i + 69};
       return true;
     }
@@ -464,46 +500,72 @@ typedef enum sense {
   SENSE_PASSWORD, /* password, passwd, pwd, pass, passphrase */
 } sense;
 
-static bool word_is(const char *w, size_t n, const char *s) {
-  return strlen(s) == n && memcmp(w, s, n) == 0;
+static bool word_is_n(const char *w, size_t n, const char *s, size_t k) {
+  return n == k && memcmp(w, s, k) == 0;
 }
 
-static bool word_has(const char *w, size_t n, const char *s) {
-  size_t k = strlen(s);
+static bool word_has_n(const char *w, size_t n, const char *s, size_t k) {
   for(size_t i = 0; i + k <= n; i++)
-    if(memcmp(w + i, s, k) == 0) return true;
+    if(w[i] == s[0] && memcmp(w + i, s, k) == 0) return true;
   return false;
 }
 
-static bool word_starts(const char *w, size_t n, const char *s) {
-  size_t k = strlen(s);
-  return n >= k && memcmp(w, s, k) == 0;
+/* For string literals, so the lengths are constants. */
+#define word_is(w, n, lit) word_is_n((w), (n), (lit), sizeof(lit) - 1)
+#define word_has(w, n, lit) word_has_n((w), (n), (lit), sizeof(lit) - 1)
+#define word_starts(w, n, lit)                                                 \
+  ((n) >= sizeof(lit) - 1 && memcmp((w), (lit), sizeof(lit) - 1) == 0)
+
+/* Whether name[0..n) contains, in any case, one of the stems a sensitive
+ * word has. Most names do not, and this says so in one short pass. */
+static bool name_mentions(const char *name, size_t n) {
+  static const struct {
+    const char *s;
+    size_t n;
+  } stems[] = {{"key", 3}, {"secret", 6},      {"token", 5}, {"pass", 4},
+               {"pwd", 3}, {"credential", 10}, {"auth", 4}};
+  for(size_t i = 0; i < n; i++) {
+    char c = (char)(name[i] | 0x20);
+    if(c != 'k' && c != 's' && c != 't' && c != 'p' && c != 'c' && c != 'a')
+      continue;
+    for(size_t k = 0; k < CH_ARRAY_LEN(stems); k++) {
+      if(stems[k].s[0] != c || n - i < stems[k].n) continue;
+      size_t j = 1;
+      while(j < stems[k].n && (name[i + j] | 0x20) == stems[k].s[j])
+        j++;
+      if(j == stems[k].n) return true;
+    }
+  }
+  return false;
 }
 
 /* Words that, last in a name, say the value is about a secret but is not
  * one: token_url, api_key_env, secret_name, password_file, key_id. */
 static bool qualifier(const char *w, size_t n) {
+  if(n < 2 || n > 11) return false;
   static const char *const q[] = {
-      "id",     "ids",   "name",   "names",  "type",   "types",
-      "url",    "uri",   "path",   "file",   "dir",    "env",
-      "var",    "field", "label",  "header", "prefix", "suffix",
-      "format", "len",   "length", "size",   "count",  "hash",
-      "digest", "fingerprint", "version", "endpoint", "param", "kind",
-      "mode",   "help",  "hint",   "placeholder", "regex", "pattern",
-      "expiry", "expires", "ttl",  "policy", "provider", "scope",
-      "scopes", "source", "store", "class",  "index",  "column",
-      "attr",   "key_id"};
+      "id",     "ids",         "name",    "names",       "type",     "types",
+      "url",    "uri",         "path",    "file",        "dir",      "env",
+      "var",    "field",       "label",   "header",      "prefix",   "suffix",
+      "format", "len",         "length",  "size",        "count",    "hash",
+      "digest", "fingerprint", "version", "endpoint",    "param",    "kind",
+      "mode",   "help",        "hint",    "placeholder", "regex",    "pattern",
+      "expiry", "expires",     "ttl",     "policy",      "provider", "scope",
+      "scopes", "source",      "store",   "class",       "index",    "column",
+      "attr",   "arn"};
   for(size_t k = 0; k < CH_ARRAY_LEN(q); k++)
-    if(word_is(w, n, q[k])) return true;
+    if(w[0] == q[k][0] && strlen(q[k]) == n && memcmp(w, q[k], n) == 0)
+      return true;
   return false;
 }
 
 static sense word_sense(const char *w, size_t n) {
   if(word_has(w, n, "password") || word_has(w, n, "passwd") ||
      word_has(w, n, "passphrase") || word_is(w, n, "pwd") ||
-     word_is(w, n, "pass") || word_is(w, n, "dbpass"))
+     word_is(w, n, "pass") || word_is(w, n, "dbpass") || word_is(w, n, "pw"))
     return SENSE_PASSWORD;
-  if(word_has(w, n, "secret") || word_has(w, n, "credential")) return SENSE_SECRET;
+  if(word_has(w, n, "secret") || word_has(w, n, "credential"))
+    return SENSE_SECRET;
   if(word_has(w, n, "token") && !word_has(w, n, "tokeniz")) return SENSE_SECRET;
   if(word_is(w, n, "key") || word_is(w, n, "keys") || word_is(w, n, "apikey") ||
      word_is(w, n, "accesskey") || word_is(w, n, "privatekey") ||
@@ -528,6 +590,7 @@ static sense name_sense(const char *name, size_t n, bool *aws) {
   sense best = SENSE_NONE;
   bool last_qualifier = false, is_public = false;
   *aws = false;
+  if(!name_mentions(name, n)) return SENSE_NONE;
   for(size_t i = 0; i <= n; i++) {
     unsigned char c = i < n ? (unsigned char)name[i] : 0;
     bool letter_or_digit = i < n && is_(c, C_ALNUM);
@@ -577,6 +640,7 @@ static double entropy(const char *v, size_t n) {
 static bool is_reference(const char *v, size_t n) {
   if(!n) return true;
   if(v[0] == '$' || v[0] == '%' || v[0] == '<' || v[0] == '{') return true;
+  if(n >= 3 && memmem(v, n, "...", 3)) return true; /* elided in docs */
   for(size_t i = 0; i + 1 < n; i++)
     if((v[i] == '$' && v[i + 1] == '{') || (v[i] == '{' && v[i + 1] == '{'))
       return true;
@@ -586,20 +650,68 @@ static bool is_reference(const char *v, size_t n) {
   return stars == n;
 }
 
-/* One run of letters and digits that reads as a word of code: short,
- * all digits, one case, or Capitalised/camelCase with few capitals. */
+static bool is_vowel(unsigned char c) {
+  c |= 0x20;
+  return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u' || c == 'y';
+}
+
+/* One run of letters and digits that reads as a word of code rather than
+ * chance: short; at most two groups of digits (sha256, x509, V1Local...);
+ * enough vowels (words have about two in five letters, random letters one
+ * in five); and, in mixed case, letters that fall in camelCase words or
+ * acronyms (XMLHttpRequest, Ipv6CidrAssociations). Random base62 runs
+ * of 16 bytes pass as words a few times in a hundred, of 32 bytes a few
+ * times in a thousand; the tests plant none that do. */
 static bool word_like(const char *v, size_t n) {
   if(n <= 3) return true;
-  unsigned seen = 0;
-  size_t upper = 0;
+  size_t groups = 0, letters = 0, vowels = 0;
+  bool lower = false, upper = false;
   for(size_t i = 0; i < n; i++) {
-    seen |= cls[(unsigned char)v[i]] & C_ALNUM;
-    upper += is_((unsigned char)v[i], C_UPPER);
+    unsigned char c = (unsigned char)v[i];
+    if(is_(c, C_DIGIT)) {
+      if(!i || !is_((unsigned char)v[i - 1], C_DIGIT)) groups++;
+      continue;
+    }
+    letters++;
+    vowels += is_vowel(c);
+    if(is_(c, C_LOWER))
+      lower = true;
+    else
+      upper = true;
   }
-  if(seen == C_DIGIT) return true;
-  if(seen & C_DIGIT) return false;
-  if(seen == C_LOWER || seen == C_UPPER) return true;
-  return upper * 4 <= n;
+  if(groups > 2) return false;
+  if(!letters) return true;
+  if(letters >= 8 && vowels * 5 < letters) return false;
+  if(!lower || !upper) return groups <= 1;
+  size_t covered = 0, i = 0;
+  while(i < n) {
+    unsigned char c = (unsigned char)v[i];
+    if(is_(c, C_UPPER)) {
+      size_t j = i;
+      while(j < n && is_((unsigned char)v[j], C_UPPER))
+        j++;
+      size_t k = j;
+      while(k < n && is_((unsigned char)v[k], C_LOWER))
+        k++;
+      size_t u = j - i, l = k - j;
+      if(l >= 2) { /* [ACRONYM]Word */
+        covered += l + 1 + (u - 1 >= 2 ? u - 1 : 0);
+        i = k;
+      } else {
+        if(u >= 2) covered += u;
+        i = j;
+      }
+    } else if(is_(c, C_LOWER)) {
+      size_t j = i;
+      while(j < n && is_((unsigned char)v[j], C_LOWER))
+        j++;
+      if(j - i >= 2) covered += j - i;
+      i = j;
+    } else {
+      i++;
+    }
+  }
+  return covered * 4 >= letters * 3;
 }
 
 /* Whether every run of letters and digits of v is word-like: identifiers
@@ -607,14 +719,29 @@ static bool word_like(const char *v, size_t n) {
  * (app-v2-release-2024), dotted names. Random strings have runs that mix
  * digits and letters or flip case at every turn. */
 static bool identifier_like(const char *v, size_t n) {
-  size_t i = 0;
+  size_t i = 0, runs = 0, total = 0, odd = 0;
   while(i < n) {
     while(i < n && !is_((unsigned char)v[i], C_ALNUM))
       i++;
     size_t a = i;
     while(i < n && is_((unsigned char)v[i], C_ALNUM))
       i++;
-    if(i > a && !word_like(v + a, i - a)) return false;
+    if(i == a) continue;
+    runs++;
+    total += i - a;
+    if(!word_like(v + a, i - a)) odd += i - a;
+  }
+  /* A path of names may hold one odd name ("cryptoKeys" in a path); random
+   * strings split by '/' or '+' are odd all over. */
+  return runs >= 3 ? odd * 3 <= total : odd == 0;
+}
+
+/* 8-4-4-4-12 hex digits. */
+static bool is_uuid(const char *v, size_t n) {
+  if(n != 36) return false;
+  for(size_t i = 0; i < n; i++) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if(dash ? v[i] != '-' : !is_((unsigned char)v[i], C_HEX)) return false;
   }
   return true;
 }
@@ -641,10 +768,16 @@ static bool value_secret(const char *v, size_t n, sense s) {
     if(c < 0x21 || c > 0x7e || strchr("\"'`\\{}<>", c)) return false;
     seen |= cls[c] & C_ALNUM;
     if(!is_(c, C_HEX)) hex = false;
-    if(!is_(c, C_ALNUM | C_URLSAFE) && c != '.') punct = true;
+    if(!is_(c, C_ALNUM | C_URLSAFE) && !strchr("./:", c)) punct = true;
   }
   if(seen == C_DIGIT || !seen) return false; /* numbers, dates, phones */
-  if(identifier_like(v, n) || sequential(v, n)) return false;
+  if(n >= 10 && is_((unsigned char)v[0], C_DIGIT) && v[4] == '-' && v[7] == '-')
+    return false;                 /* 2016-09-08T21:47:36Z */
+  if(is_uuid(v, n)) return false; /* ids far more often than keys */
+  if(sequential(v, n)) return false;
+  /* Punctuation beyond - _ . is what people put in passwords, and no
+   * identifier has it; without it a password must not read as a name. */
+  if((s != SENSE_PASSWORD || !punct) && identifier_like(v, n)) return false;
   if(n >= 3 && memmem(v, n, "://", 3)) return false; /* a URL */
   double h = entropy(v, n);
   if(s == SENSE_PASSWORD) {
@@ -657,7 +790,16 @@ static bool value_secret(const char *v, size_t n, sense s) {
   }
   if(n < 16) return false;
   if(v[0] == '/' || v[0] == '.' || v[0] == '~') return false; /* a path */
-  if(hex) return h >= 3.0;
+  /* ARNs, namespaces, URL parts, host/path: keys have none of ':', '%',
+   * or both '.' and '/' (base64 has '/', never '.'). */
+  if(memchr(v, ':', n) || memchr(v, '%', n) ||
+     (memchr(v, '.', n) && memchr(v, '/', n)))
+    return false;
+  /* Letters only: random keys of this length almost always have a digit;
+   * without one, a value needs the length to be judged on spread. */
+  if(!(seen & C_DIGIT) && (n < 20 || h < 3.8)) return false;
+  /* Shorter hex is an id or a short hash far more often than a key. */
+  if(hex) return n >= 32 && h >= 3.0;
   return h >= (n < 24 ? 3.2 : 3.5);
 }
 
@@ -712,6 +854,13 @@ static bool name_before(const char *t, size_t op, size_t *ns, size_t *ne) {
     while(k > lim && t[k - 1] != q && t[k - 1] != '\n')
       k--;
     if(k == lim || t[k - 1] != q || k == e) return false;
+    if(comma) {
+      /* only the first argument of a call: setenv("TOKEN", "...") */
+      size_t b = k - 1;
+      while(b > lim && (t[b - 1] == ' ' || t[b - 1] == '\t'))
+        b--;
+      if(b == lim || t[b - 1] != '(') return false;
+    }
     *ns = k;
     *ne = e;
     return true;
@@ -742,10 +891,53 @@ static bool name_before(const char *t, size_t op, size_t *ns, size_t *ne) {
   return true;
 }
 
+static bool equals_nocase(const char *a, size_t n, const char *lit) {
+  size_t i = 0;
+  while(i < n && lit[i] && (a[i] | 0x20) == lit[i])
+    i++;
+  return i == n && !lit[i];
+}
+
+/* A value whose name is "value" takes its name from a sibling "name" or
+ * "key" just before it: Kubernetes env entries ("- name: DB_PASSWORD" then
+ * "value: ..."), .NET settings (<add key="ApiKey" value="..."/>). Looks
+ * back at most two lines. */
+static void paired_name(const char *t, size_t *ns, size_t *ne) {
+  if(!equals_nocase(t + *ns, *ne - *ns, "value")) return;
+  size_t lim = *ns > NAME_LOOKBACK ? *ns - NAME_LOOKBACK : 0;
+  int lines = 0;
+  for(size_t k = *ns; k > lim && lines <= 2; k--) {
+    char c = t[k - 1];
+    if(c == '\n') lines++;
+    if(c != ':' && c != '=') continue;
+    /* the field before the operator: name or key, perhaps quoted */
+    size_t e = k - 1;
+    while(e > lim && (t[e - 1] == '"' || t[e - 1] == '\'' || t[e - 1] == ' '))
+      e--;
+    size_t b = e;
+    while(b > lim && IS(t, b - 1, C_ALNUM))
+      b--;
+    if(!equals_nocase(t + b, e - b, "name") &&
+       !equals_nocase(t + b, e - b, "key"))
+      continue;
+    /* the sibling's value: the name to judge */
+    size_t v = k;
+    while(t[v] == ' ' || t[v] == '"' || t[v] == '\'')
+      v++;
+    size_t w = v;
+    while(w < *ns && IS(t, w, C_NAME))
+      w++;
+    if(w > v) {
+      *ns = v;
+      *ne = w;
+    }
+    return;
+  }
+}
+
 /* "Bearer abc", "Basic abc", "token abc": the scheme word stays. */
 static size_t auth_scheme(const char *v, size_t n) {
-  static const char *const schemes[] = {"bearer ", "basic ", "token ",
-                                        "bot "};
+  static const char *const schemes[] = {"bearer ", "basic ", "token ", "bot "};
   for(size_t k = 0; k < CH_ARRAY_LEN(schemes); k++) {
     size_t len = strlen(schemes[k]);
     if(n <= len) continue;
@@ -761,10 +953,17 @@ static size_t auth_scheme(const char *v, size_t n) {
   return 0;
 }
 
+/* The kind of a value judged by its name: AWS secret access keys are 40
+ * bytes of base64 under a name with "aws" in it. */
 static ch_secret_kind assigned_kind(sense se, bool aws, const char *v,
                                     size_t n) {
   if(se == SENSE_PASSWORD) return CH_SECRET_PASSWORD;
-  if(aws && n == 40) return CH_SECRET_AWS_SECRET_KEY;
+  if(aws && n == 40) {
+    size_t k = 0;
+    while(k < n && is_((unsigned char)v[k], C_ALNUM | C_B64) && v[k] != '=')
+      k++;
+    if(k == n) return CH_SECRET_AWS_SECRET_KEY;
+  }
   return CH_SECRET_GENERIC;
 }
 
@@ -776,8 +975,7 @@ static bool judge_value(scan *s, size_t ns, size_t ne, size_t a, size_t b) {
   bool aws;
   sense se = name_sense(t + ns, ne - ns, &aws);
   if(se == SENSE_NONE) return false;
-  if(se == SENSE_SECRET || se == SENSE_PASSWORD)
-    a += auth_scheme(t + a, b - a);
+  a += auth_scheme(t + a, b - a);
   if(a >= b) return false;
   hit h;
   if(word_start(t, a) && tok_provider(t, b, a, &h)) {
@@ -808,6 +1006,7 @@ static size_t at_quote(scan *s, size_t q) {
   if(op != '=' && op != ':' && op != ',' && op != '>') return 0;
   size_t ns, ne;
   if(!name_before(t, j - 1, &ns, &ne)) return 0;
+  paired_name(t, &ns, &ne);
   bool aws;
   if(name_sense(t + ns, ne - ns, &aws) == SENSE_NONE) return 0;
   if(q + 2 < n && t[q + 1] == quote && t[q + 2] == quote) return 0;
@@ -828,6 +1027,25 @@ static bool value_end(char c) {
          c == '&' || c == ',' || c == '"' || c == '\'' || c == '`';
 }
 
+/* winreg.OpenKeyEx, Status.DISASSOCIATED: a member of something, in
+ * code, where an unquoted secret would not even parse. */
+static bool member_expression(const char *v, size_t n) {
+  bool dot = false, start = true;
+  for(size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)v[i];
+    if(c == '.') {
+      if(start) return false;
+      dot = start = true;
+    } else if(is_(c, C_ALNUM) || c == '_' || c == '$') {
+      if(start && is_(c, C_DIGIT)) return false;
+      start = false;
+    } else {
+      return false;
+    }
+  }
+  return dot && !start;
+}
+
 /* An unquoted value after '=' (env files, shell, ini, query and
  * connection strings) or ': ' (YAML, HTTP headers): a single word that is
  * the whole rest of the line, or ends at a separator. Code (calls,
@@ -839,6 +1057,8 @@ static size_t at_operator(scan *s, size_t i) {
   if(i + 1 >= n) return 0;
   if(op == '=' && (t[i + 1] == '=' || t[i + 1] == '>' || t[i + 1] == '~'))
     return 0;
+  /* comparisons (==, !=, <=, >=) compare with code, not a literal */
+  if(op == '=' && i > 0 && strchr("=!<>", t[i - 1]) && t[i - 1]) return 0;
   if(op == ':' && t[i + 1] != ' ' && t[i + 1] != '\t') return 0;
   size_t v = i + 1;
   while(v < n && (t[v] == ' ' || t[v] == '\t'))
@@ -846,6 +1066,7 @@ static size_t at_operator(scan *s, size_t i) {
   if(v >= n || value_end(t[v]) || t[v] == '|' || t[v] == '>') return 0;
   size_t ns, ne;
   if(!name_before(t, i, &ns, &ne)) return 0;
+  paired_name(t, &ns, &ne);
   bool aws;
   if(name_sense(t + ns, ne - ns, &aws) == SENSE_NONE) return 0;
   size_t e = v;
@@ -872,6 +1093,7 @@ static size_t at_operator(scan *s, size_t i) {
   /* A provider token at v: the scan finds it there with its own kind. */
   hit h;
   if(word_start(t, v) && tok_provider(t, n, v, &h)) return 0;
+  if(member_expression(t + v, e - v)) return 0;
   if(!judge_value(s, ns, ne, v, e)) return 0;
   return e;
 }
@@ -993,8 +1215,8 @@ void ch_guard_options_owned_release(ch_guard_options_owned *self) {
   memset(self, 0, sizeof(*self));
 }
 
-static void problem(ch_buf *problems, const char *origin, const char *fmt,
-                    ...) CH_PRINTF(3, 4);
+static void problem(ch_buf *problems, const char *origin, const char *fmt, ...)
+    CH_PRINTF(3, 4);
 static void problem(ch_buf *problems, const char *origin, const char *fmt,
                     ...) {
   if(!problems) return;
@@ -1008,9 +1230,8 @@ static void problem(ch_buf *problems, const char *origin, const char *fmt,
 
 /* A list of strings; entries that are not strings are reported and left
  * out. Returns false (and sets nothing) when the field is not an array. */
-static bool read_globs(const cJSON *item, const char *origin,
-                       const char *field, ch_buf *problems, char ***out,
-                       bool *bad) {
+static bool read_globs(const cJSON *item, const char *origin, const char *field,
+                       ch_buf *problems, char ***out, bool *bad) {
   if(!cJSON_IsArray(item)) {
     problem(problems, origin, "guard.%s: expected an array of strings", field);
     *bad = true;
@@ -1069,7 +1290,8 @@ ch_status ch_guard_options_from_json(ch_guard_options_owned *out,
           if(cJSON_IsBool(f)) {
             out->options.redact_local = cJSON_IsTrue(f);
           } else {
-            problem(problems, origin, "guard.redactLocal: expected true or false");
+            problem(problems, origin,
+                    "guard.redactLocal: expected true or false");
             bad = true;
           }
         } else {

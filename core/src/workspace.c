@@ -1090,7 +1090,7 @@ bool ch_ignore_match(ch_ignore *self, const char *path, bool is_dir) {
   return result;
 }
 
-/* ---- ch_ignore_list: patterns without a repository ------------------------ */
+/* ---- ch_ignore_list: patterns without a repository ---------------------- */
 
 struct ch_ignore_list {
   pat_list *pats; /* NULL when there are none */

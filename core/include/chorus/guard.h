@@ -24,15 +24,25 @@
  *    URLs with a password, and high-entropy string values assigned to a
  *    name that says key, secret, token, password, passwd, pwd, credential
  *    or auth (assignments, keyword arguments, dict/JSON/YAML keys, env and
- *    shell files, query strings, connection strings). One pass over the
- *    text with hand-written scanners: no regular expressions, no
- *    allocation besides the output, linear time.
+ *    shell files, query strings, connection strings, HTTP headers). One
+ *    pass over the text with hand-written scanners: no regular
+ *    expressions, no allocation besides the output, linear time (about
+ *    0.3 ms per 100 KB of code).
  *
- *    A secret split across lines is not recognised (except key blocks),
- *    and a value is judged by its own characters, so a weak password such
- *    as "hunter2" is kept: the entropy rule exists to keep ordinary code
- *    byte-identical. Text for a local model is copied unchanged unless the
- *    options say redact_local.
+ *    What the assignment rule keeps, so that ordinary code comes out
+ *    byte-identical: values that read as names (snake_case, camelCase,
+ *    dotted, paths, "V1SecretKeySelector"), hex shorter than 32 digits,
+ *    UUIDs, dates, numbers, URLs, ARNs, values with spaces, references
+ *    ($VAR, ${VAR}, {{ var }}, <your-key>, ****, "abc..."), names that
+ *    describe a secret without holding one (token_url, key_id,
+ *    secret_name, password_file, public_key), and weak passwords such as
+ *    "hunter2" (a password needs three of lower, upper, digit and
+ *    punctuation, or two and twelve bytes). Documentation stand-ins in
+ *    URLs ("user:password@") are kept too. A secret split across lines is
+ *    not recognised (key blocks aside), and neither is a token cut in
+ *    half: redact a whole file (or whole lines) first, then cut snippets
+ *    from the result. Text for a local model is copied unchanged unless
+ *    the options say redact_local.
  *
  * The guard never logs or returns a secret: ch_guard_stats counts
  * redactions per kind, and ch_guard_stats_log writes those counts with
@@ -57,7 +67,7 @@ typedef enum ch_secret_kind {
   CH_SECRET_SLACK_TOKEN,        /* xoxb- xoxp- xoxa- xoxr- xoxs- xoxe- */
   CH_SECRET_SLACK_WEBHOOK,      /* hooks.slack.com/services/... path */
   CH_SECRET_STRIPE_KEY,         /* sk_live_ sk_test_ rk_ whsec_ */
-  CH_SECRET_OPENAI_KEY,         /* sk-proj- sk-svcacct- sk-admin- sk-...T3BlbkFJ */
+  CH_SECRET_OPENAI_KEY,         /* sk-proj- sk-svcacct- sk-admin- sk- */
   CH_SECRET_ANTHROPIC_KEY,      /* sk-ant- */
   CH_SECRET_GOOGLE_API_KEY,     /* AIza + 35 */
   CH_SECRET_GOOGLE_OAUTH,       /* ya29. access tokens, GOCSPX- secrets */
@@ -113,7 +123,7 @@ bool ch_guard_redacts(const ch_guard *self, bool remote);
 
 /* Counts of what one or more ch_guard_redact calls replaced. */
 typedef struct ch_guard_stats {
-  size_t redactions;                      /* sum of by_kind */
+  size_t redactions; /* sum of by_kind */
   size_t by_kind[CH_SECRET_KIND_COUNT];
 } ch_guard_stats;
 

@@ -1,5 +1,6 @@
 /* Tests for core/src/guard.c: deny globs, secret redaction, options. */
 #include <dirent.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -141,6 +142,14 @@ static void test_secrets_fixture(void **state) {
   }
   ch_guard_free(g);
   assert_int_equal(files, 7);
+  /* every file of the fixture is in the manifest */
+  DIR *d = opendir(FIXTURES "/secrets");
+  assert_non_null(d);
+  size_t on_disk = 0;
+  for(struct dirent *e = readdir(d); e; e = readdir(d))
+    on_disk += e->d_name[0] != '.' && strcmp(e->d_name, "MANIFEST") != 0;
+  closedir(d);
+  assert_int_equal(on_disk, files);
   size_t kinds = 0;
   for(int k = 0; k < CH_SECRET_KIND_COUNT; k++)
     kinds += kinds_seen[k];
@@ -176,6 +185,42 @@ static void test_placeholder_keeps_shape(void **state) {
       {"const apiKey: string = \"Lm4Kx9Qw2Zr7Tn1Vb8Yc3Hd6Fg0Js5Pa\";",
        "const apiKey: string = \"<redacted:generic-secret>\";"},
       {"password: 'S3cure!Passw0rd'", "password: '<redacted:password>'"},
+      /* Go, PHP, Ruby, shell, a call's first argument, an ini file */
+      {"\tsecret := `Vq9Zr2Lm7Xk4Tn1Bw8Yc3Hd6Fg0Js5Pa`\n",
+       "\tsecret := `<redacted:generic-secret>`\n"},
+      {"'api_key' => 'Rk2Lm9Zq4Xv7Tn1Bw8Yc3Hd6Fg0Js5P',",
+       "'api_key' => '<redacted:generic-secret>',"},
+      {"client = Client.new(auth_token: \"Tq8Lm2Zr9Xk4Vn1Bw7Yc3Hd6Fg0Js5Pa\")",
+       "client = Client.new(auth_token: \"<redacted:generic-secret>\")"},
+      {"export DB_PASSWORD='c0rrect-H0rse!'",
+       "export DB_PASSWORD='<redacted:password>'"},
+      {"os.Setenv(\"SERVICE_TOKEN\", \"Zq8Lm2Tr9Xk4Vn1Bw7Yc3Hd6Fg0Js5Pa\")",
+       "os.Setenv(\"SERVICE_TOKEN\", \"<redacted:generic-secret>\")"},
+      {"[default]\naws_secret_access_key = "
+       "Kq8Lm2Tr9Xk4Vn1Bw7Yc3Hd6Fg0Js5Pa/zXc+Q12\n",
+       "[default]\naws_secret_access_key = <redacted:aws-secret-key>\n"},
+      /* a "value" named by its sibling: Kubernetes env, .NET settings */
+      {"env:\n  - name: LOG_LEVEL\n    value: debug\n"
+       "  - name: DB_PASSWORD\n    value: \"Xk9#mP2$vL7q\"\n"
+       "  - name: API_TOKEN\n    value: Tq8Lm2Zr9Xk4Vn1Bw7Yc3Hd6Fg0Js5Pa\n",
+       "env:\n  - name: LOG_LEVEL\n    value: debug\n"
+       "  - name: DB_PASSWORD\n    value: \"<redacted:password>\"\n"
+       "  - name: API_TOKEN\n    value: <redacted:generic-secret>\n"},
+      {"<add key=\"ServiceApiKey\" value=\"Lm4Kx9Qw2Zr7Tn1Vb8Yc3Hd6Fg0Js5Pa\" "
+       "/>",
+       "<add key=\"ServiceApiKey\" value=\"<redacted:generic-secret>\" />"},
+      {"<add key=\"Theme\" value=\"Lm4Kx9Qw2Zr7Tn1Vb8Yc3Hd6Fg0Js5Pa\" />",
+       "<add key=\"Theme\" value=\"Lm4Kx9Qw2Zr7Tn1Vb8Yc3Hd6Fg0Js5Pa\" />"},
+      /* a token the name also describes keeps its own kind */
+      {"GITHUB_TOKEN=ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5",
+       "GITHUB_TOKEN=<redacted:github-token>"},
+      /* a private key inside a JSON string, with escaped line breaks */
+      {"{\"k\": \"-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBg\\n-----END "
+       "PRIVATE "
+       "KEY-----\\n\"}",
+       "{\"k\": \"-----BEGIN PRIVATE "
+       "KEY-----\\n<redacted:private-key>\\n-----END "
+       "PRIVATE KEY-----\\n\"}"},
   };
   for(size_t i = 0; i < CH_ARRAY_LEN(cases); i++) {
     char *out = redact_str(g, cases[i].in, NULL);
@@ -236,21 +281,42 @@ static void test_deny_defaults(void **state) {
   (void)state;
   ch_guard *g = ch_guard_new(NULL, NULL);
   static const char *const denied[] = {
-      ".env",         ".env.local",        "services/api/.env.production",
-      "certs/server.pem", "tls/site.key",  "id_rsa",
-      "home/.ssh/id_rsa.pub", "id_ed25519", "store/client.p12",
-      "credentials",  "aws/credentials.json", "config/secrets.yaml",
-      "secrets.json", "ID_RSA",            "Config/.ENV",
-      "Certs/SERVER.PEM", "./.env",        "/deploy/.env",
-      ".envrc",       "secrets.d/db.txt",
+      ".env",
+      ".env.local",
+      "services/api/.env.production",
+      "certs/server.pem",
+      "tls/site.key",
+      "id_rsa",
+      "home/.ssh/id_rsa.pub",
+      "id_ed25519",
+      "store/client.p12",
+      "credentials",
+      "aws/credentials.json",
+      "config/secrets.yaml",
+      "secrets.json",
+      "ID_RSA",
+      "Config/.ENV",
+      "Certs/SERVER.PEM",
+      "./.env",
+      "/deploy/.env",
+      ".envrc",
+      "secrets.d/db.txt",
       /* inside a denied directory, as git has it */
       "docs/id_rsa_explained.txt/x",
   };
   static const char *const allowed[] = {
-      "src/env.c",      "environment.py", "keys.go",
-      "src/secrets_manager.go", "monkey.py", "README.md",
-      "src/credential_store.rs", "pem/README.md", "keyboard.key.md",
-      "docs/rsa_keys.txt", "", "lib/environ.py",
+      "src/env.c",
+      "environment.py",
+      "keys.go",
+      "src/secrets_manager.go",
+      "monkey.py",
+      "README.md",
+      "src/credential_store.rs",
+      "pem/README.md",
+      "keyboard.key.md",
+      "docs/rsa_keys.txt",
+      "",
+      "lib/environ.py",
   };
   for(size_t i = 0; i < CH_ARRAY_LEN(denied); i++)
     if(!ch_guard_path_denied(g, denied[i]))
@@ -291,6 +357,23 @@ static void test_deny_custom(void **state) {
   assert_true(ch_guard_path_denied(g, ".env"));
   assert_false(ch_guard_path_denied(g, ".env.example"));
   assert_true(ch_guard_path_denied(g, ".env.local"));
+  ch_guard_free(g);
+
+  /* gitignore rules: "**", anchored paths, and no re-including a file
+   * whose directory is denied */
+  const char *const deep[] = {
+      "**/fixtures/*.json", "a/**/b.txt", "vault/", "!vault/readme.md", "*.log",
+      "!keep.log",          NULL};
+  o = (ch_guard_options){.deny = deep};
+  g = ch_guard_new(&o, NULL);
+  assert_true(ch_guard_path_denied(g, "fixtures/x.json"));
+  assert_true(ch_guard_path_denied(g, "tests/unit/fixtures/x.json"));
+  assert_false(ch_guard_path_denied(g, "tests/fixtures/sub/x.json"));
+  assert_true(ch_guard_path_denied(g, "a/b.txt"));
+  assert_true(ch_guard_path_denied(g, "a/x/y/b.txt"));
+  assert_true(ch_guard_path_denied(g, "vault/readme.md"));
+  assert_true(ch_guard_path_denied(g, "x/debug.log"));
+  assert_false(ch_guard_path_denied(g, "x/keep.log"));
   ch_guard_free(g);
 
   /* an empty list denies nothing; empty globs are skipped */
@@ -377,8 +460,9 @@ static void test_boundaries(void **state) {
   expect(g, "k = '''-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk\n",
          "k = '''-----BEGIN EC PRIVATE KEY-----\n<redacted:private-key>");
   /* public keys and certificates are not secrets */
-  expect(g, "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcD\n"
-            "-----END PUBLIC KEY-----\n",
+  expect(g,
+         "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcD\n"
+         "-----END PUBLIC KEY-----\n",
          "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcD\n"
          "-----END PUBLIC KEY-----\n");
   /* weak or referenced values stay */
@@ -387,9 +471,13 @@ static void test_boundaries(void **state) {
          "DB_URL=mysql://root:${DB_PASS}@db/app");
   /* JWT, several secrets on one line, empty text */
   expect(g,
-         "a eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U b",
+         "a "
+         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+         "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U b",
          "a <redacted:jwt> b");
-  expect(g, "t1=xoxb-1234567890-ABCdef123456 t2=npm_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5",
+  expect(g,
+         "t1=xoxb-1234567890-ABCdef123456 "
+         "t2=npm_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5",
          "t1=<redacted:slack-token> t2=<redacted:npm-token>");
   expect(g, "", "");
   out = redact(g, true, NULL, 0, NULL, &n);
@@ -401,12 +489,14 @@ static void test_boundaries(void **state) {
 static void test_invalid_utf8(void **state) {
   (void)state;
   ch_guard *g = ch_guard_new(NULL, NULL);
-  static const char in[] = "\xff\xfe caf\xc3\xa9 \xe2\x82 \x00 "
-                           "token='sk_live_aB3dE5fG7hJ9kL1mN3pQ5rS7' \xc0\xaf"
-                           "\xed\xa0\x80 password=\"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\"";
-  static const char want[] = "\xff\xfe caf\xc3\xa9 \xe2\x82 \x00 "
-                             "token='<redacted:stripe-key>' \xc0\xaf"
-                             "\xed\xa0\x80 password=\"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\"";
+  static const char in[] =
+      "\xff\xfe caf\xc3\xa9 \xe2\x82 \x00 "
+      "token='sk_live_aB3dE5fG7hJ9kL1mN3pQ5rS7' \xc0\xaf"
+      "\xed\xa0\x80 password=\"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\"";
+  static const char want[] =
+      "\xff\xfe caf\xc3\xa9 \xe2\x82 \x00 "
+      "token='<redacted:stripe-key>' \xc0\xaf"
+      "\xed\xa0\x80 password=\"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\"";
   size_t n;
   ch_guard_stats stats = {0};
   char *out = redact(g, true, in, sizeof(in) - 1, &stats, &n);
@@ -425,9 +515,9 @@ static void test_output_cap(void **state) {
   assert_int_equal(ch_buf_append_str(&out, "kept:"), CH_OK);
   ch_guard_stats stats = {0};
   /* too large for the cap: nothing half-redacted is left behind */
-  assert_int_equal(ch_guard_redact(g, true, sample, strlen(sample), &out,
-                                   &stats),
-                   CH_ERR_TOO_LARGE);
+  assert_int_equal(
+      ch_guard_redact(g, true, sample, strlen(sample), &out, &stats),
+      CH_ERR_TOO_LARGE);
   assert_int_equal(out.len, 5);
   assert_string_equal(out.data, "kept:");
   assert_int_equal(stats.redactions, 0);
@@ -505,7 +595,8 @@ static void test_stats_and_log(void **state) {
   ch_log_set_sink(NULL, NULL);
   assert_int_equal(c.lines, 1);
   assert_string_equal(
-      c.text, "guard: redacted 3 secrets (gitlab-token 2, jwt 1) in src/app.py");
+      c.text,
+      "guard: redacted 3 secrets (gitlab-token 2, jwt 1) in src/app.py");
   assert_null(strstr(c.text, "glpat"));
   ch_guard_free(g);
 }
@@ -542,9 +633,8 @@ static void test_options_json(void **state) {
   cJSON *obj = cJSON_Parse(
       "{\"deny\": [\"*.db\", \"vault/\"], \"denyExtra\": [\"*.tfstate\"],"
       " \"redactLocal\": true}");
-  assert_int_equal(ch_guard_options_from_json(&o, obj, "config.json",
-                                              &problems),
-                   CH_OK);
+  assert_int_equal(
+      ch_guard_options_from_json(&o, obj, "config.json", &problems), CH_OK);
   cJSON_Delete(obj);
   assert_null(problems.data);
   assert_true(o.options.redact_local);
@@ -564,9 +654,9 @@ static void test_options_json(void **state) {
   ch_guard_options_owned_init(&o);
   obj = cJSON_Parse("{\"deny\": [\"*.db\", 3, \"\"], \"denyExtra\": \"*.x\","
                     " \"redactLocal\": \"yes\", \"denyExtras\": []}");
-  assert_int_equal(ch_guard_options_from_json(&o, obj, "config.json",
-                                              &problems),
-                   CH_ERR_INVALID);
+  assert_int_equal(
+      ch_guard_options_from_json(&o, obj, "config.json", &problems),
+      CH_ERR_INVALID);
   cJSON_Delete(obj);
   assert_string_equal(problems.data,
                       "config.json: guard.deny[1]: expected a string\n"
@@ -583,8 +673,7 @@ static void test_options_json(void **state) {
   /* a later source overrides; null restores the default */
   ch_buf_reset(&problems);
   obj = cJSON_Parse("{\"deny\": null, \"redactLocal\": false}");
-  assert_int_equal(ch_guard_options_from_json(&o, obj, NULL, &problems),
-                   CH_OK);
+  assert_int_equal(ch_guard_options_from_json(&o, obj, NULL, &problems), CH_OK);
   cJSON_Delete(obj);
   assert_null(o.options.deny);
   assert_int_equal(problems.len, 0);
@@ -601,6 +690,146 @@ static void test_options_json(void **state) {
   ch_guard_options_owned_release(&o);
   ch_guard_options_owned_release(&o); /* twice is harmless */
   ch_buf_release(&problems);
+}
+
+/* ---- random input -------------------------------------------------------- */
+
+/* Text glued from fragments that start every scanner, with random bytes
+ * between: every call returns CH_OK, never reads or writes out of bounds
+ * (the sanitizer build checks), and honours the output cap exactly. */
+static void test_random_input(void **state) {
+  (void)state;
+  static const char *const pieces[] = {
+      "key",
+      "token",
+      "password",
+      " = ",
+      ": ",
+      "=",
+      "\"",
+      "'",
+      "`",
+      "\n",
+      "\r\n",
+      " ",
+      "ghp_",
+      "AKIA",
+      "AIza",
+      "sk-ant-",
+      "eyJ",
+      ".",
+      "-----BEGIN PRIVATE KEY-----",
+      "-----END",
+      "://",
+      "@",
+      ":",
+      "hooks.slack.com/services/",
+      "xoxb-",
+      "SG.",
+      "Bearer ",
+      "\\",
+      "\xff",
+      "\xc3",
+      "&",
+      ";",
+      "${",
+      "[",
+  };
+  static const char alnum[] =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/";
+  ch_guard *g = ch_guard_new(NULL, NULL);
+  uint64_t seed = 0x9e3779b97f4a7c15u;
+  ch_buf text, out;
+  ch_buf_init(&text, 1 << 16);
+  ch_buf_init(&out, 1 << 20);
+  size_t total = 0;
+  for(int round = 0; round < 3000; round++) {
+    ch_buf_reset(&text);
+    int parts = 1 + (int)(seed % 40);
+    for(int p = 0; p < parts; p++) {
+      seed = seed * 6364136223846793005u + 1442695040888963407u;
+      unsigned r = (unsigned)(seed >> 33);
+      if(r % 3) {
+        ch_buf_append_str(&text, pieces[r % CH_ARRAY_LEN(pieces)]);
+      } else {
+        size_t n = r % 48;
+        for(size_t k = 0; k < n; k++) {
+          seed = seed * 6364136223846793005u + 1442695040888963407u;
+          ch_buf_append_char(&text, alnum[(seed >> 40) % (sizeof(alnum) - 1)]);
+        }
+      }
+    }
+    ch_buf_reset(&out);
+    ch_guard_stats stats = {0};
+    assert_int_equal(
+        ch_guard_redact(g, true, text.data, text.len, &out, &stats), CH_OK);
+    total += stats.redactions;
+    /* the same text into a buffer one byte too small fails cleanly */
+    if(out.len) {
+      ch_buf small;
+      ch_buf_init(&small, out.len - 1);
+      assert_int_equal(
+          ch_guard_redact(g, true, text.data, text.len, &small, NULL),
+          CH_ERR_TOO_LARGE);
+      assert_int_equal(small.len, 0);
+      ch_buf_release(&small);
+    }
+  }
+  print_message("random input: 3000 texts, %zu redactions\n", total);
+  assert_true(total > 0);
+  ch_buf_release(&text);
+  ch_buf_release(&out);
+  ch_guard_free(g);
+}
+
+/* ---- threads ------------------------------------------------------------- */
+
+typedef struct shared_work {
+  const ch_guard *guard;
+  const char *text;
+  size_t len;
+  const char *want;
+  size_t want_len;
+  int mismatches;
+} shared_work;
+
+static void *redact_many(void *arg) {
+  shared_work *w = arg;
+  for(int i = 0; i < 50; i++) {
+    ch_buf out;
+    ch_buf_init(&out, (size_t)1 << 20);
+    if(ch_guard_redact(w->guard, true, w->text, w->len, &out, NULL) ||
+       out.len != w->want_len || memcmp(out.data, w->want, out.len) != 0)
+      w->mismatches++;
+    ch_buf_release(&out);
+    /* deny lookups from the same threads */
+    if(!ch_guard_path_denied(w->guard, "a/.env") ||
+       ch_guard_path_denied(w->guard, "a/env.c"))
+      w->mismatches++;
+  }
+  return NULL;
+}
+
+/* One guard shared by threads gives each the same answer. */
+static void test_threads(void **state) {
+  (void)state;
+  size_t len, want_len;
+  char *text = read_all(FIXTURES "/secrets/settings.json", &len);
+  ch_guard *g = ch_guard_new(NULL, NULL);
+  shared_work w[4];
+  pthread_t th[4];
+  char *want = redact(g, true, text, len, NULL, &want_len);
+  for(int i = 0; i < 4; i++) {
+    w[i] = (shared_work){g, text, len, want, want_len, 0};
+    assert_int_equal(pthread_create(&th[i], NULL, redact_many, &w[i]), 0);
+  }
+  for(int i = 0; i < 4; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(w[i].mismatches, 0);
+  }
+  free(want);
+  free(text);
+  ch_guard_free(g);
 }
 
 /* ---- speed --------------------------------------------------------------- */
@@ -640,6 +869,24 @@ static void test_speed(void **state) {
   /* Generous, so a loaded machine or a sanitizer build does not fail it;
    * the number printed is what matters. */
   assert_true(best < (uint64_t)50 * 1000 * 1000);
+
+  /* Text made to trip every trigger: the bounded look-backs keep it
+   * linear. */
+  static const char *const nasty[] = {"key: ", "token=\"",      "-----BEGIN ",
+                                      "a:// ", "\"api_key\": ", "==="};
+  for(size_t k = 0; k < CH_ARRAY_LEN(nasty); k++) {
+    ch_buf_reset(&text);
+    while(text.len < 100 * 1024)
+      assert_int_equal(ch_buf_append_str(&text, nasty[k]), CH_OK);
+    ch_buf_reset(&out);
+    uint64_t t0 = ch_now_ns();
+    assert_int_equal(ch_guard_redact(g, true, text.data, text.len, &out, NULL),
+                     CH_OK);
+    uint64_t dt = ch_now_ns() - t0;
+    print_message("redact: 100 KB of \"%s\" repeated in %.3f ms\n", nasty[k],
+                  (double)dt / 1e6);
+    assert_true(dt < (uint64_t)200 * 1000 * 1000);
+  }
   ch_buf_release(&out);
   ch_buf_release(&text);
   ch_guard_free(g);
@@ -659,6 +906,8 @@ int main(void) {
       cmocka_unit_test(test_stats_and_log),
       cmocka_unit_test(test_kind_names),
       cmocka_unit_test(test_options_json),
+      cmocka_unit_test(test_random_input),
+      cmocka_unit_test(test_threads),
       cmocka_unit_test(test_speed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
