@@ -240,6 +240,11 @@ static bool file_span(ch_context_engine *self, const char *abs,
 
 /* ---- small text helpers --------------------------------------------------- */
 
+static uint32_t past_open_key_block(const char *text, uint32_t len,
+                                    uint32_t start, uint32_t end);
+static uint32_t before_open_key_block(const char *text, uint32_t start,
+                                      uint32_t end);
+
 const char *ch_snippet_kind_name(ch_snippet_kind kind) {
   static const char *const names[] = {"outline", "definition", "similar",
                                       "edit",    "scope",      "prefix",
@@ -533,6 +538,12 @@ static const char *make_text(build *b, const char *text, size_t len,
       final = "";
       final_len = 0;
     }
+  }
+  if(b->opt.guard && ch_guard_redacts(b->opt.guard, b->opt.remote)) {
+    /* A key block the guard did not see whole (a signature cut at its
+     * maximum, a hunk) keeps its BEGIN line and loses its body only when
+     * its END is there too: cut the text before an unclosed one. */
+    final_len = before_open_key_block(final, 0, (uint32_t)final_len);
   }
   char *copy = arena_strndup(b->arena, final, final_len);
   ch_buf_release(&red);
@@ -1534,6 +1545,13 @@ static void gather_similar(build *b) {
       uint32_t erow = CH_MIN(row + SIM_WINDOW_LINES, li.n);
       uint32_t s = li.starts[row];
       uint32_t e = erow == li.n ? len : li.starts[erow];
+      if(b->opt.guard && ch_guard_redacts(b->opt.guard, b->opt.remote)) {
+        s = past_open_key_block(doc->text, len, s, e);
+        e = CH_MAX(before_open_key_block(doc->text, s, e), s);
+        if(s >= e) continue;
+        row = row_of(&li, s);
+        erow = row_of(&li, e - 1) + 1;
+      }
       candidate *c = push_cand(b);
       c->kind = CH_SNIPPET_SIMILAR;
       c->score = 0.6 * best_score[k];
@@ -1725,29 +1743,145 @@ done:
 
 /* Makes the prefix and suffix snippets for a window. Redaction can change
  * the count: shrink the window until both fit. */
+/* The cursor line as it may be sent, cut in two at the cursor. The guard
+ * recognises a secret only whole, so the line is redacted whole first and
+ * cut after: where the cursor falls inside a secret, the cut moves past its
+ * placeholder. Without redaction (or without a secret on the line) the two
+ * halves are the text's own. */
+typedef struct cursor_line {
+  const char *head, *tail; /* before and after the cut */
+  size_t head_len, tail_len;
+} cursor_line;
+
+static cursor_line split_cursor_line(build *b) {
+  const char *text = b->req->text;
+  uint32_t cursor = b->req->cursor;
+  uint32_t ls = b->li.starts[b->cursor_row];
+  uint32_t le = row_end(&b->li, b->cursor_row);
+  cursor_line cl = {text + ls, text + cursor, cursor - ls, le - cursor};
+  if(!b->opt.guard || !ch_guard_redacts(b->opt.guard, b->opt.remote)) return cl;
+  ch_buf full;
+  ch_buf_init(&full, (size_t)16 * 1024 * 1024);
+  ch_guard_stats st;
+  memset(&st, 0, sizeof(st));
+  size_t L = le - ls;
+  if(ch_guard_redact(b->opt.guard, b->opt.remote, text + ls, L, &full, &st) !=
+     CH_OK) {
+    cl.head_len = cl.tail_len = 0; /* never send what could not be checked */
+    ch_buf_release(&full);
+    return cl;
+  }
+  if(st.redactions == 0) {
+    ch_buf_release(&full);
+    return cl;
+  }
+  /* One span [a, L - z) of the line became [a, F - z) of full: the common
+   * prefix and suffix are untouched text (several secrets make one span). */
+  const char *f = full.data;
+  size_t F = full.len, a = 0, z = 0;
+  while(a < L && a < F && f[a] == text[ls + a]) a++;
+  while(z < L - a && z < F - a && f[F - 1 - z] == text[ls + L - 1 - z]) z++;
+  size_t cp = cursor - ls, cut;
+  if(cp <= a)
+    cut = cp;
+  else if(cp >= L - z)
+    cut = F - (L - cp);
+  else
+    cut = F - z; /* inside a secret: after its placeholder */
+  cl.head = arena_strndup(b->arena, f, cut);
+  cl.head_len = cut;
+  cl.tail = arena_strndup(b->arena, f + cut, F - cut);
+  cl.tail_len = F - cut;
+  ch_buf_release(&full);
+  return cl;
+}
+
+/* A window's start must not fall inside a private key block, which the
+ * guard recognises only from its BEGIN line: such a start moves past the
+ * block's END line. Returns the new start (at most `end`). */
+static uint32_t past_open_key_block(const char *text, uint32_t len,
+                                    uint32_t start, uint32_t end) {
+  if(start >= len) return start;
+  uint32_t from = start > 64 * 1024 ? start - 64 * 1024 : 0;
+  const char *begin = NULL;
+  for(const char *p = text + from;
+      (p = memmem(p, (size_t)(text + start - p), "-----BEGIN ", 11)); p++)
+    begin = p;
+  if(!begin) return start;
+  const char *closed =
+      memmem(begin, (size_t)(text + start - begin), "-----END ", 9);
+  if(closed) return start;
+  const char *close = memmem(text + start, len - start, "-----END ", 9);
+  if(!close) return end;
+  const char *nl = memchr(close, '\n', (size_t)(text + len - close));
+  uint32_t after = nl ? (uint32_t)(nl - text) + 1 : len;
+  return CH_MIN(after, end);
+}
+
+/* A window's end must not fall inside one either: it moves back to the
+ * start of the block's BEGIN line. */
+static uint32_t before_open_key_block(const char *text, uint32_t start,
+                                      uint32_t end) {
+  if(end <= start) return end;
+  const char *begin = NULL;
+  for(const char *p = text + start;
+      (p = memmem(p, (size_t)(text + end - p), "-----BEGIN ", 11)); p++)
+    begin = p;
+  if(!begin) return end;
+  if(memmem(begin, (size_t)(text + end - begin), "-----END ", 9)) return end;
+  while(begin > text + start && begin[-1] != '\n') begin--;
+  return (uint32_t)(begin - text);
+}
+
 static void emit_window(build *b, window w, uint32_t pre_tokens,
                         uint32_t suf_tokens) {
   const char *text = b->req->text;
   uint32_t cursor = b->req->cursor;
+  uint32_t ls = b->li.starts[b->cursor_row];
+  uint32_t le = row_end(&b->li, b->cursor_row);
+  cursor_line cl = split_cursor_line(b);
+  bool guarded = b->opt.guard && ch_guard_redacts(b->opt.guard, b->opt.remote);
+  uint32_t suf_from = le;
+  if(guarded) {
+    w.pre_start = past_open_key_block(text, b->req->len, w.pre_start, ls);
+    w.suf_end = CH_MAX(before_open_key_block(text, le, w.suf_end), le);
+    if(past_open_key_block(text, b->req->len, ls, b->req->len) != ls) {
+      /* the cursor is inside a key block: none of it goes */
+      cl.head_len = cl.tail_len = 0;
+      suf_from = past_open_key_block(text, b->req->len, le, w.suf_end);
+    }
+  }
+  ch_buf raw;
+  ch_buf_init(&raw, (size_t)64 * 1024 * 1024);
   for(int kind = 0; kind < 2; kind++) {
     bool pre = kind == 0;
     if(!source_on(b, pre ? CH_SNIPPET_PREFIX : CH_SNIPPET_SUFFIX)) continue;
-    uint32_t s = pre ? w.pre_start : cursor;
-    uint32_t e = pre ? cursor : w.suf_end;
+    /* whole lines on one side of the cursor line, and its half */
+    uint32_t s = pre ? CH_MIN(w.pre_start, ls) : suf_from;
+    uint32_t e = pre ? ls : CH_MAX(w.suf_end, le);
     uint32_t target = pre ? pre_tokens : suf_tokens;
+    bool half = w.pre_start <= ls || !pre;
     for(;;) {
-      if(s >= e) break;
+      ch_buf_reset(&raw);
+      if(pre) {
+        ch_buf_append(&raw, text + s, e - s);
+        if(half) ch_buf_append(&raw, cl.head, cl.head_len);
+      } else {
+        ch_buf_append(&raw, cl.tail, cl.tail_len);
+        ch_buf_append(&raw, text + s, e - s);
+      }
+      if(raw.len == 0) break;
       size_t len = 0;
       uint32_t tokens = 0;
-      const char *t = make_text(b, text + s, e - s, &len, &tokens);
+      const char *t = make_text(b, raw.data, raw.len, &len, &tokens);
       if(tokens <= target && b->used + tokens <= b->req->budget) {
         ch_snippet *sn = push_snippet(b);
         sn->kind = pre ? CH_SNIPPET_PREFIX : CH_SNIPPET_SUFFIX;
         sn->path = intern_path(b, b->req->path);
-        sn->start = s;
-        sn->end = e;
-        sn->start_row = row_of(&b->li, s);
-        sn->end_row = row_of(&b->li, e > s ? e - 1 : e);
+        sn->start = pre ? s : cl.tail_len ? cursor : s;
+        sn->end = pre ? (half ? cursor : e) : e;
+        sn->start_row = row_of(&b->li, sn->start);
+        sn->end_row = row_of(&b->li, sn->end > sn->start ? sn->end - 1 : sn->end);
         sn->text = t;
         sn->len = len;
         sn->score = 1.0;
@@ -1757,21 +1891,30 @@ static void emit_window(build *b, window w, uint32_t pre_tokens,
         b->used += tokens;
         break;
       }
-      /* drop the line farthest from the cursor */
+      /* drop the line farthest from the cursor, the cursor line's half
+       * last */
       if(pre) {
-        uint32_t r = row_of(&b->li, s);
-        if(r + 1 >= b->li.n || b->li.starts[r + 1] > cursor) {
-          s = e;
+        if(s < e) {
+          uint32_t r = row_of(&b->li, s);
+          s = CH_MIN(row_end(&b->li, r), e);
+        } else if(half) {
+          half = false;
         } else {
-          s = b->li.starts[r + 1];
+          break;
         }
       } else {
-        uint32_t r = row_of(&b->li, e > 0 ? e - 1 : 0);
-        uint32_t ls = b->li.starts[r];
-        e = ls > cursor ? ls : cursor;
+        if(e > s) {
+          uint32_t r = row_of(&b->li, e - 1);
+          e = CH_MAX(b->li.starts[r], s);
+        } else if(cl.tail_len) {
+          cl.tail_len = 0;
+        } else {
+          break;
+        }
       }
     }
   }
+  ch_buf_release(&raw);
 }
 
 static int group_of(ch_snippet_kind k) { return (int)k; }

@@ -563,6 +563,70 @@ static void test_junk_input(void **state) {
   repo_close(&r);
 }
 
+/* Secrets cut by a snippet's edge: a token on the cursor line, a key block
+ * the window starts or ends inside. No piece of either may go out. */
+static void test_secrets_cut_by_the_window(void **state) {
+  (void)state;
+  repo r;
+  repo_open(&r, "python");
+  ch_guard *guard = ch_guard_new(NULL, NULL);
+  static const char *const body[] = {
+      "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj",
+      "MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu",
+      "NMoSfm76oqFvAp8Gy0iz5sxjZmSnXyCdPEovGhLa0VzMaQ8s+CLOyS56YyCFGeJZ",
+      "qgtzJ6GR3eqoYSW9b9UMvkBpZODSctWSNGj3P7jRFDO5VoTwCQAWbFnOjDfH5Ulg",
+  };
+  ch_buf text;
+  ch_buf_init(&text, 1u << 20);
+  ch_buf_append_str(&text, "import os\n\n\ndef setup():\n    x = 1\n");
+  ch_buf_append_str(&text, "KEY = '''-----BEGIN PRIVATE KEY-----\n");
+  for(int i = 0; i < 4; i++) ch_buf_appendf(&text, "%s\n", body[i]);
+  ch_buf_append_str(&text, "-----END PRIVATE KEY-----'''\n\n");
+  for(int i = 0; i < 30; i++)
+    ch_buf_appendf(&text, "def helper_%d(value):\n    return value + %d\n\n", i, i);
+  ch_buf_append_str(&text,
+                    "GITHUB_TOKEN = \"ghp_4kQ9zX2mB7nR5tW8yC1vL6pD3sF0hJ9aE2uG\"\n");
+  for(int i = 0; i < 30; i++)
+    ch_buf_appendf(&text, "def tail_%d(value):\n    return value * %d\n\n", i, i);
+  const char *tok = strstr(text.data, "ghp_");
+  uint32_t token_at = (uint32_t)(tok - text.data);
+  char *path = ch_strdupf("%s/python/app/generated.py", FIXTURES);
+  ch_context_options opt = {0};
+  opt.guard = guard;
+  opt.remote = true;
+  for(uint32_t budget = 20; budget <= 1200; budget += 37) {
+    for(uint32_t k = 0; k < 44; k += 3) {
+      ch_context_request req = {0};
+      req.path = path;
+      req.text = text.data;
+      req.len = (uint32_t)text.len;
+      /* cursors inside the token, and all over the key block */
+      req.cursor = k < 40 ? token_at + k : (uint32_t)(strstr(text.data, body[k - 40]) - text.data);
+      req.budget = budget;
+      ch_context ctx;
+      assert_int_equal(ch_context_build(r.engine, r.snap, &req, &opt, &ctx), CH_OK);
+      for(size_t i = 0; i < ctx.count; i++) {
+        const char *t = ctx.snippets[i].text;
+        if(strstr(t, "ghp_4kQ9") || strstr(t, "4kQ9zX2m") || strstr(t, "hJ9aE2uG"))
+          fail_msg("token piece at budget %u cursor +%u: %s", budget, k, t);
+        for(int j = 0; j < 4; j++) {
+          char piece[17];
+          memcpy(piece, body[j] + 24, 16);
+          piece[16] = 0;
+          if(strstr(t, piece))
+            fail_msg("key line %d at budget %u cursor %u: %s", j, budget, k, t);
+        }
+      }
+      check_budget(&ctx, ch_syntax_by_name("python"), budget);
+      ch_context_release(&ctx);
+    }
+  }
+  ch_free(path);
+  ch_buf_release(&text);
+  ch_guard_free(guard);
+  repo_close(&r);
+}
+
 /* ---- token estimate -------------------------------------------------------- */
 
 /* The estimate against cl100k/o200k counts written by
@@ -635,6 +699,7 @@ int main(void) {
       cmocka_unit_test(test_junk_input),
       cmocka_unit_test(test_denied_files_never_appear),
       cmocka_unit_test(test_secrets_redacted_for_remote),
+      cmocka_unit_test(test_secrets_cut_by_the_window),
       cmocka_unit_test(test_token_estimate_calibrated),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
