@@ -271,9 +271,17 @@ static size_t hole_targets(const ch_snapshot *snap, uint32_t id,
     ch_def_ref refs[8];
     size_t found = ch_snapshot_find(snap, name, id, refs, CH_ARRAY_LEN(refs));
     bool elsewhere = false;
-    for(size_t k = 0; k < CH_MIN(found, CH_ARRAY_LEN(refs)) && !elsewhere; k++)
-      elsewhere = refs[k].file != id &&
+    for(size_t k = 0; k < CH_MIN(found, CH_ARRAY_LEN(refs)) && !elsewhere; k++) {
+      /* a bare name refers to a definition in scope: not another file's
+       * nested function or field */
+      const ch_record *dr = ch_snapshot_file(snap, refs[k].file);
+      const ch_def *dd = dr ? &dr->defs[refs[k].def] : NULL;
+      bool nested = dd && dd->container != CH_NONE &&
+                    (dd->kind == CH_DEF_FUNCTION || dd->kind == CH_DEF_METHOD ||
+                     dd->kind == CH_DEF_FIELD || dd->kind == CH_DEF_VARIABLE);
+      elsewhere = refs[k].file != id && (member || !nested) &&
                   (python ? refs[k].proximity == 1 : refs[k].proximity <= 2);
+    }
     if(!elsewhere) continue;
     memcpy(targets[n++], name, len + 1);
   }

@@ -923,6 +923,14 @@ static void definitions_of(build *b, const ident_use *u, window w) {
        * text (own_definition), not from the snapshot's. */
       continue;
     }
+    /* A bare name cannot refer to another file's nested function or to a
+     * field: those are not in scope. */
+    bool top = d->container == CH_NONE;
+    bool nested_code = !top && (d->kind == CH_DEF_FUNCTION ||
+                                d->kind == CH_DEF_METHOD ||
+                                d->kind == CH_DEF_FIELD ||
+                                d->kind == CH_DEF_VARIABLE);
+    if(!u->member && nested_code) continue; /* enumerators are in scope */
     const char *abs = ch_snapshot_abs_path(b->snap, r->file);
     if(path_denied(b, abs)) {
       b->redactions->snippets_dropped++;
