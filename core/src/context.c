@@ -1246,12 +1246,6 @@ static void gather_outlines(build *b) {
 /* The outline order of a file: its nameable definitions (top-level; in
  * Python not private), most used by the files that import it first, then
  * in source order. Kept in the engine per file and record. */
-typedef struct outline_order {
-  uint64_t hash; /* of the record it was computed for */
-  uint32_t n;
-  uint32_t defs[];
-} outline_order;
-
 #define OUTLINE_CACHE_MAX 512
 #define POPULARITY_IMPORTERS 24
 #define POPULARITY_DEFS 256
@@ -1259,6 +1253,14 @@ typedef struct outline_order {
 typedef struct ranked_def {
   uint32_t def, uses;
 } ranked_def;
+
+typedef struct outline_order {
+  uint64_t hash; /* of the record it was computed for */
+  uint32_t nimp;
+  uint64_t imp_hash[POPULARITY_IMPORTERS]; /* paths of the importers counted */
+  uint32_t n;
+  ranked_def ranked[]; /* most used first */
+} outline_order;
 
 static int by_uses(const void *pa, const void *pb) {
   const ranked_def *a = pa, *b2 = pb;
@@ -1300,18 +1302,22 @@ static const outline_order *outline_of(build *b, uint32_t file,
   size_t ni = ch_snapshot_importers(b->snap, file, importers,
                                     POPULARITY_IMPORTERS);
   ni = CH_MIN(ni, (size_t)POPULARITY_IMPORTERS);
+  if(cache->len >= OUTLINE_CACHE_MAX) ch_map_release(cache, ch_free);
+  outline_order *fresh =
+      ch_malloc(sizeof(*fresh) + sizeof(ranked_def) * (n + 1));
+  fresh->hash = rec->hash;
+  fresh->nimp = 0;
   for(size_t i = 0; i < ni; i++) {
     const ch_record *imp = ch_snapshot_file(b->snap, importers[i]);
     if(!imp) continue;
+    const char *ip = ch_snapshot_abs_path(b->snap, importers[i]);
+    fresh->imp_hash[fresh->nimp++] = ch_hash_bytes(ip, strlen(ip));
     for(uint32_t k = 0; k < n && k < POPULARITY_DEFS; k++)
       r[k].uses += record_uses(imp, ch_record_str(rec, rec->defs[r[k].def].name));
   }
   qsort(r, n, sizeof(ranked_def), by_uses);
-  if(cache->len >= OUTLINE_CACHE_MAX) ch_map_release(cache, ch_free);
-  outline_order *fresh = ch_malloc(sizeof(*fresh) + sizeof(uint32_t) * (n + 1));
-  fresh->hash = rec->hash;
   fresh->n = n;
-  for(uint32_t k = 0; k < n; k++) fresh->defs[k] = r[k].def;
+  memcpy(fresh->ranked, r, sizeof(ranked_def) * n);
   ch_free(r);
   ch_free(ch_map_put(cache, abs, fresh));
   return fresh;
@@ -1329,17 +1335,36 @@ static void outline_text(build *b, candidate *c, uint32_t tokens,
                          ch_buf *out) {
   const ch_record *rec = c->rec;
   const outline_order *o = outline_of(b, c->file, rec);
+  /* The document's own uses are not evidence for itself (and the index may
+   * still hold uses it no longer has): when it was one of the importers
+   * counted, its part comes off, the same whoever computed the order. */
+  ranked_def *ranked = ch_malloc(sizeof(ranked_def) * (o->n + 1));
+  memcpy(ranked, o->ranked, sizeof(ranked_def) * o->n);
+  const ch_record *self_rec =
+      b->self_id != CH_NONE ? ch_snapshot_file(b->snap, b->self_id) : NULL;
+  uint64_t self_hash = ch_hash_bytes(b->req->path, strlen(b->req->path));
+  bool counted = false;
+  for(uint32_t i = 0; i < o->nimp && !counted; i++)
+    counted = o->imp_hash[i] == self_hash;
+  if(counted && self_rec) {
+    for(uint32_t k = 0; k < o->n && k < POPULARITY_DEFS; k++)
+      if(ranked[k].uses &&
+         record_uses(self_rec, ch_record_str(rec, rec->defs[ranked[k].def].name)))
+        ranked[k].uses--;
+    qsort(ranked, o->n, sizeof(ranked_def), by_uses);
+  }
   uint32_t *shown = ch_malloc(sizeof(uint32_t) * (o->n + 1));
   uint32_t nshown = 0;
   uint64_t milli = 0;
   for(uint32_t k = 0; k < o->n; k++) {
-    const char *sig = ch_record_str(rec, rec->defs[o->defs[k]].signature);
+    const char *sig = ch_record_str(rec, rec->defs[ranked[k].def].signature);
     uint64_t m = ch_context_tokens_milli(b->lang, sig, strlen(sig)) +
                  ch_context_tokens_milli(b->lang, "\n", 1);
     if(ch_context_tokens_of_milli(b->lang, milli + m) > tokens) continue;
     milli += m;
-    shown[nshown++] = o->defs[k];
+    shown[nshown++] = ranked[k].def;
   }
+  ch_free(ranked);
   if(nshown) qsort(shown, nshown, sizeof(uint32_t), by_u32);
   for(uint32_t k = 0; k < nshown; k++) {
     ch_buf_append_str(out, ch_record_str(rec, rec->defs[shown[k]].signature));
