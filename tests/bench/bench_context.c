@@ -229,7 +229,6 @@ int main(int argc, char **argv) {
       ch_context_options opt = {0};
       opt.remote = true;
       opt.guard = guard;
-      if(getenv("BENCH_SOURCES")) opt.sources = (unsigned)atoi(getenv("BENCH_SOURCES"));
       ch_context ctx;
       uint64_t a = ch_now_ns(), ca = cpu_ns();
       ch_context_build(engine, snap, &req, &opt, &ctx);
