@@ -15,7 +15,6 @@
 #include "chorus/index.h"
 #include "cli.h"
 
-
 static const char context_usage[] =
     "usage: chorus context FILE:LINE:COL [--budget N] [--json] [--local]\n"
     "                      [--root DIR] [--no-cache]\n"
@@ -77,7 +76,8 @@ static bool parse_location(const char *arg, char **path, long *line,
   const char *c2 = strrchr(arg, ':');
   if(!c2 || c2 == arg) return false;
   const char *c1 = c2 - 1;
-  while(c1 > arg && *c1 != ':') c1--;
+  while(c1 > arg && *c1 != ':')
+    c1--;
   if(c1 == arg) return false;
   char *end = NULL;
   errno = 0;
@@ -140,8 +140,10 @@ int ch_cli_context(int argc, char **argv) {
   char *file = NULL;
   long line = 0, col = 0;
   if(!parse_location(location, &file, &line, &col)) {
-    fprintf(stderr, "chorus context: %s: expected FILE:LINE:COL with LINE "
-                    "and COL from 1\n", location);
+    fprintf(stderr,
+            "chorus context: %s: expected FILE:LINE:COL with LINE "
+            "and COL from 1\n",
+            location);
     return 2;
   }
   int code = 1;
@@ -173,8 +175,10 @@ int ch_cli_context(int argc, char **argv) {
       i++;
     }
     if(l < line) {
-      fprintf(stderr, "chorus context: %s: line %ld is past the end (%ld "
-                      "lines)\n", file, line, l);
+      fprintf(stderr,
+              "chorus context: %s: line %ld is past the end (%ld "
+              "lines)\n",
+              file, line, l);
       code = 2;
       goto done;
     }

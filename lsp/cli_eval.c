@@ -86,19 +86,22 @@ static bool record_defines(const ch_record *rec, const char *name) {
 
 static bool common_word(const char *s) {
   static const char *const words[] = {
-      "if", "else", "for", "while", "do", "return", "break", "continue",
-      "switch", "case", "default", "sizeof", "struct", "union", "enum",
-      "typedef", "const", "static", "extern", "inline", "unsigned", "signed",
-      "int", "char", "short", "long", "float", "double", "void", "def",
-      "class", "import", "from", "as", "in", "is", "not", "and", "or", "None",
-      "True", "False", "self", "cls", "lambda", "pass", "raise", "try",
-      "except", "finally", "with", "yield", "global", "nonlocal", "assert",
-      "del", "elif", "async", "await", "NULL", "true", "false", "this", "new",
-      "var", "let", "function", "func", "nil", "goto", "volatile",
-      "bool", "template", "typename", "operator", "std", "virtual", "override",
-      "public", "private", "protected", "namespace", "using", "auto",
-      "size_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t", "int8_t",
-      "int16_t", "int32_t", "int64_t", "restrict",
+      "if",       "else",     "for",       "while",     "do",       "return",
+      "break",    "continue", "switch",    "case",      "default",  "sizeof",
+      "struct",   "union",    "enum",      "typedef",   "const",    "static",
+      "extern",   "inline",   "unsigned",  "signed",    "int",      "char",
+      "short",    "long",     "float",     "double",    "void",     "def",
+      "class",    "import",   "from",      "as",        "in",       "is",
+      "not",      "and",      "or",        "None",      "True",     "False",
+      "self",     "cls",      "lambda",    "pass",      "raise",    "try",
+      "except",   "finally",  "with",      "yield",     "global",   "nonlocal",
+      "assert",   "del",      "elif",      "async",     "await",    "NULL",
+      "true",     "false",    "this",      "new",       "var",      "let",
+      "function", "func",     "nil",       "goto",      "volatile", "bool",
+      "template", "typename", "operator",  "std",       "virtual",  "override",
+      "public",   "private",  "protected", "namespace", "using",    "auto",
+      "size_t",   "uint8_t",  "uint16_t",  "uint32_t",  "uint64_t", "int8_t",
+      "int16_t",  "int32_t",  "int64_t",   "restrict",
   };
   for(size_t i = 0; i < CH_ARRAY_LEN(words); i++)
     if(strcmp(words[i], s) == 0) return true;
@@ -202,25 +205,29 @@ static size_t hole_targets(const ch_snapshot *snap, uint32_t id,
     unsigned char c = (unsigned char)text[i];
     if(c == '"' || c == '\'') {
       uint32_t j = i + 1;
-      while(j < e && text[j] != (char)c) j += text[j] == '\\' ? 2 : 1;
+      while(j < e && text[j] != (char)c)
+        j += text[j] == '\\' ? 2 : 1;
       i = j + 1;
       continue;
     }
     if(c == '#' || (c == '/' && i + 1 < e && text[i + 1] == '/')) break;
     if(c == '/' && i + 1 < e && text[i + 1] == '*') {
       i += 2;
-      while(i + 1 < e && !(text[i] == '*' && text[i + 1] == '/')) i++;
+      while(i + 1 < e && !(text[i] == '*' && text[i + 1] == '/'))
+        i++;
       i += 2;
       continue;
     }
     if(!(isalpha(c) || c == '_')) {
       i++;
       if(isdigit(c))
-        while(i < e && (isalnum((unsigned char)text[i]) || text[i] == '_')) i++;
+        while(i < e && (isalnum((unsigned char)text[i]) || text[i] == '_'))
+          i++;
       continue;
     }
     uint32_t st = i;
-    while(i < e && (isalnum((unsigned char)text[i]) || text[i] == '_')) i++;
+    while(i < e && (isalnum((unsigned char)text[i]) || text[i] == '_'))
+      i++;
     size_t len = i - st;
     if(len < 2 || len >= 64) continue;
     char name[64];
@@ -231,7 +238,8 @@ static size_t hole_targets(const ch_snapshot *snap, uint32_t id,
     const char *p = signature;
     bool param = false;
     while(p && (p = strstr(p, name))) {
-      bool left = p == signature || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+      bool left =
+          p == signature || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
       bool right = !(isalnum((unsigned char)p[len]) || p[len] == '_');
       if(left && right) {
         param = true;
@@ -241,11 +249,12 @@ static size_t hole_targets(const ch_snapshot *snap, uint32_t id,
     }
     if(param) continue;
     bool dup = false;
-    for(size_t k = 0; k < n && !dup; k++) dup = strcmp(targets[k], name) == 0;
+    for(size_t k = 0; k < n && !dup; k++)
+      dup = strcmp(targets[k], name) == 0;
     if(dup) continue;
-    bool member = st > s && (text[st - 1] == '.' ||
-                             (st > s + 1 && text[st - 1] == '>' &&
-                              text[st - 2] == '-'));
+    bool member =
+        st > s && (text[st - 1] == '.' ||
+                   (st > s + 1 && text[st - 1] == '>' && text[st - 2] == '-'));
     bool python = strcmp(rec->lang->name, "python") == 0;
     if(python) {
       /* Only names whose definition the module says: imported by name, or
@@ -255,7 +264,8 @@ static size_t hole_targets(const ch_snapshot *snap, uint32_t id,
         ok = imported_name(rec, name);
       } else {
         uint32_t r = st - 1, rs = r;
-        while(rs > s && (isalnum((unsigned char)text[rs - 1]) || text[rs - 1] == '_'))
+        while(rs > s &&
+              (isalnum((unsigned char)text[rs - 1]) || text[rs - 1] == '_'))
           rs--;
         char recv[64];
         size_t rl = CH_MIN((size_t)(r - rs), sizeof(recv) - 1);
@@ -271,7 +281,8 @@ static size_t hole_targets(const ch_snapshot *snap, uint32_t id,
     ch_def_ref refs[8];
     size_t found = ch_snapshot_find(snap, name, id, refs, CH_ARRAY_LEN(refs));
     bool elsewhere = false;
-    for(size_t k = 0; k < CH_MIN(found, CH_ARRAY_LEN(refs)) && !elsewhere; k++) {
+    for(size_t k = 0; k < CH_MIN(found, CH_ARRAY_LEN(refs)) && !elsewhere;
+        k++) {
       /* a bare name refers to a definition in scope: not another file's
        * nested function or field */
       const ch_record *dr = ch_snapshot_file(snap, refs[k].file);
@@ -290,7 +301,8 @@ static size_t hole_targets(const ch_snapshot *snap, uint32_t id,
 
 int ch_cli_eval(int argc, char **argv) {
   if(argc < 1 || strcmp(argv[0], "context") != 0) {
-    if(argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+    if(argc >= 1 &&
+       (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
       fputs(eval_usage, stdout);
       return 0;
     }
@@ -321,8 +333,10 @@ int ch_cli_eval(int argc, char **argv) {
     } else if(strcmp(a, "--holes") == 0 || strcmp(a, "--budget") == 0) {
       long v = i + 1 < argc ? strtol(argv[++i], &end, 10) : 0;
       if(v <= 0 || v > 1000000 || !end || *end) {
-        fprintf(stderr, "chorus eval context: %s: expected a number between 1 "
-                        "and 1000000\n", a);
+        fprintf(stderr,
+                "chorus eval context: %s: expected a number between 1 "
+                "and 1000000\n",
+                a);
         return 2;
       }
       if(a[2] == 'h')
@@ -421,7 +435,8 @@ int ch_cli_eval(int argc, char **argv) {
       continue;
     }
     char rec_line[256];
-    snprintf(rec_line, sizeof(rec_line), "%.*s", (int)CH_MIN(e - s, 250u), text + s);
+    snprintf(rec_line, sizeof(rec_line), "%.*s", (int)CH_MIN(e - s, 250u),
+             text + s);
     /* hide the line */
     memmove(text + s, text + e, len - e);
     uint32_t hidden_len = (uint32_t)(len - (e - s));
@@ -447,7 +462,8 @@ int ch_cli_eval(int argc, char **argv) {
          strchr(op + dirlen + 1, '/'))
         continue;
       bool dup = false;
-      for(size_t q = 0; q < nids && !dup; q++) dup = ids[q] == other;
+      for(size_t q = 0; q < nids && !dup; q++)
+        dup = ids[q] == other;
       if(!dup) ids[nids++] = other;
     }
     ch_context_doc docs[MAX_DOCS];
@@ -463,7 +479,8 @@ int ch_cli_eval(int argc, char **argv) {
       ndocs++;
     }
     size_t li = 0;
-    while(li < nlangs && ch_syntax_at(li) != rec->lang) li++;
+    while(li < nlangs && ch_syntax_at(li) != rec->lang)
+      li++;
     lang_result *lr = &per[li < nlangs ? li : 0];
     lr->holes++;
     lr->targets += nt;
@@ -497,14 +514,16 @@ int ch_cli_eval(int argc, char **argv) {
       }
       ch_context_release(&ctx);
     }
-    for(size_t q = 0; q < ndocs; q++) ch_free(doc_text[q]);
+    for(size_t q = 0; q < ndocs; q++)
+      ch_free(doc_text[q]);
     ch_record_unref(hidden);
     ch_free(text);
     made++;
   }
   qsort(lat, nlat, sizeof(uint64_t), cmp_u64);
   double p50 = nlat ? (double)lat[nlat / 2] / 1e6 : 0;
-  double p99 = nlat ? (double)lat[CH_MIN(nlat - 1, (nlat * 99) / 100)] / 1e6 : 0;
+  double p99 =
+      nlat ? (double)lat[CH_MIN(nlat - 1, (nlat * 99) / 100)] / 1e6 : 0;
   cJSON *out = json ? cJSON_CreateObject() : NULL;
   if(json) {
     cJSON_AddStringToObject(out, "root", root);

@@ -21,8 +21,7 @@
 #include "chorus/context.h"
 #include "chorus/guard.h"
 
-
-/* ---- arena ---------------------------------------------------------------- */
+/* ---- arena --------------------------------------------------------------- */
 
 typedef struct arena_block {
   struct arena_block *next;
@@ -81,13 +80,13 @@ static void arena_free(struct ch_context_arena *a) {
   ch_free(a);
 }
 
-/* ---- the engine and its file cache ---------------------------------------- */
+/* ---- the engine and its file cache --------------------------------------- */
 
 typedef struct file_entry {
-  char *text;     /* owned: the whole file when small, else NULL */
+  char *text; /* owned: the whole file when small, else NULL */
   size_t len;
-  uint64_t hash;  /* hash of the record this entry was checked against */
-  bool matches;   /* the file on disk is the record's (size and mtime) */
+  uint64_t hash; /* hash of the record this entry was checked against */
+  bool matches;  /* the file on disk is the record's (size and mtime) */
 } file_entry;
 
 struct ch_context_engine {
@@ -238,7 +237,7 @@ static bool file_span(ch_context_engine *self, const char *abs,
   return ok;
 }
 
-/* ---- small text helpers --------------------------------------------------- */
+/* ---- small text helpers -------------------------------------------------- */
 
 static uint32_t past_open_key_block(const char *text, uint32_t len,
                                     uint32_t start, uint32_t end);
@@ -246,9 +245,8 @@ static uint32_t before_open_key_block(const char *text, uint32_t start,
                                       uint32_t end);
 
 const char *ch_snippet_kind_name(ch_snippet_kind kind) {
-  static const char *const names[] = {"outline", "definition", "similar",
-                                      "edit",    "scope",      "prefix",
-                                      "suffix"};
+  static const char *const names[] = {
+      "outline", "definition", "similar", "edit", "scope", "prefix", "suffix"};
   return kind < CH_SNIPPET_KIND_COUNT ? names[kind] : "unknown";
 }
 
@@ -256,14 +254,17 @@ const char *ch_snippet_kind_name(ch_snippet_kind kind) {
  * may start one. A table, not <ctype.h>: no locale, and inlined in the
  * scanners that read every byte of the open documents. */
 static const unsigned char ident_class[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
-    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 3,
-    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 3,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
 static inline bool is_ident_start(unsigned char c) {
@@ -313,25 +314,36 @@ static uint32_t row_end(const line_index *li, uint32_t row) {
 }
 
 static const char *const noise_words[] = {
-      "False", "NULL", "None", "Self", "True", "and", "as", "assert", "async",
-      "auto", "await", "bool", "break", "byte", "case", "catch", "chan",
-      "char", "class", "cls", "const", "continue", "def", "default", "defer",
-      "define", "del", "dict", "do", "double", "elif", "else", "endif",
-      "enum", "error", "except", "export", "extends", "extern", "fallthrough",
-      "false", "final", "finally", "float", "fn", "for", "from", "func",
-      "function", "global", "go", "goto", "i", "if", "ifdef", "ifndef",
-      "impl", "implements", "import", "in", "include", "inline", "instanceof",
-      "int", "int16_t", "int32_t", "int64_t", "int8_t", "interface", "is",
-      "isinstance", "j", "k", "lambda", "len", "let", "list", "long", "loop",
-      "map", "match", "mod", "mut", "n", "new", "nil", "nonlocal", "not",
-      "null", "nullptr", "object", "of", "or", "p", "package", "pass",
-      "print", "private", "protected", "pub", "public", "raise", "range",
-      "register", "restrict", "return", "rune", "s", "select", "self", "set",
-      "short", "signed", "size_t", "sizeof", "static", "str", "string",
-      "struct", "super", "switch", "this", "throw", "true", "try", "tuple",
-      "type", "typedef", "typeof", "uint", "uint16_t", "uint32_t", "uint64_t",
-      "uint8_t", "undef", "undefined", "union", "unsigned", "use", "var",
-      "void", "volatile", "where", "while", "with", "x", "y", "yield",
+    "False",      "NULL",     "None",       "Self",      "True",
+    "and",        "as",       "assert",     "async",     "auto",
+    "await",      "bool",     "break",      "byte",      "case",
+    "catch",      "chan",     "char",       "class",     "cls",
+    "const",      "continue", "def",        "default",   "defer",
+    "define",     "del",      "dict",       "do",        "double",
+    "elif",       "else",     "endif",      "enum",      "error",
+    "except",     "export",   "extends",    "extern",    "fallthrough",
+    "false",      "final",    "finally",    "float",     "fn",
+    "for",        "from",     "func",       "function",  "global",
+    "go",         "goto",     "i",          "if",        "ifdef",
+    "ifndef",     "impl",     "implements", "import",    "in",
+    "include",    "inline",   "instanceof", "int",       "int16_t",
+    "int32_t",    "int64_t",  "int8_t",     "interface", "is",
+    "isinstance", "j",        "k",          "lambda",    "len",
+    "let",        "list",     "long",       "loop",      "map",
+    "match",      "mod",      "mut",        "n",         "new",
+    "nil",        "nonlocal", "not",        "null",      "nullptr",
+    "object",     "of",       "or",         "p",         "package",
+    "pass",       "print",    "private",    "protected", "pub",
+    "public",     "raise",    "range",      "register",  "restrict",
+    "return",     "rune",     "s",          "select",    "self",
+    "set",        "short",    "signed",     "size_t",    "sizeof",
+    "static",     "str",      "string",     "struct",    "super",
+    "switch",     "this",     "throw",      "true",      "try",
+    "tuple",      "type",     "typedef",    "typeof",    "uint",
+    "uint16_t",   "uint32_t", "uint64_t",   "uint8_t",   "undef",
+    "undefined",  "union",    "unsigned",   "use",       "var",
+    "void",       "volatile", "where",      "while",     "with",
+    "x",          "y",        "yield",
 };
 
 /* Language keywords and very common names that say nothing about which
@@ -354,7 +366,7 @@ static bool is_noise_word(const char *s, size_t n) {
   return false;
 }
 
-/* ---- tokens of a region ---------------------------------------------------- */
+/* ---- tokens of a region -------------------------------------------------- */
 
 struct tok {
   uint32_t start, len;
@@ -377,7 +389,8 @@ static void tokenize(tok_list *out, const char *text, uint32_t start,
     unsigned char c = (unsigned char)text[i];
     if(is_ident_start(c)) {
       uint32_t s = i;
-      while(i < end && is_ident_char((unsigned char)text[i])) i++;
+      while(i < end && is_ident_char((unsigned char)text[i]))
+        i++;
       if(out->n == out->cap) {
         out->cap = out->cap ? out->cap * 2 : 256;
         out->v = ch_realloc(out->v, out->cap * sizeof(tok));
@@ -386,7 +399,8 @@ static void tokenize(tok_list *out, const char *text, uint32_t start,
       continue;
     }
     if(isdigit(c)) {
-      while(i < end && is_ident_char((unsigned char)text[i])) i++;
+      while(i < end && is_ident_char((unsigned char)text[i]))
+        i++;
       continue;
     }
     if(isspace(c)) {
@@ -405,19 +419,21 @@ static void tokenize(tok_list *out, const char *text, uint32_t start,
     }
     if((hash_comment && c == '#') ||
        (c == '/' && i + 1 < end && text[i + 1] == '/')) {
-      while(i < end && text[i] != '\n') i++;
+      while(i < end && text[i] != '\n')
+        i++;
       continue;
     }
     if(c == '/' && i + 1 < end && text[i + 1] == '*') {
       i += 2;
-      while(i + 1 < end && !(text[i] == '*' && text[i + 1] == '/')) i++;
+      while(i + 1 < end && !(text[i] == '*' && text[i + 1] == '/'))
+        i++;
       i += 2;
       continue;
     }
     uint32_t len = 1;
-    if(i + 1 < end && ((c == '-' && text[i + 1] == '>') ||
-                       (c == ':' && text[i + 1] == '=') ||
-                       (c == ':' && text[i + 1] == ':')))
+    if(i + 1 < end &&
+       ((c == '-' && text[i + 1] == '>') || (c == ':' && text[i + 1] == '=') ||
+        (c == ':' && text[i + 1] == ':')))
       len = 2;
     if(out->n == out->cap) {
       out->cap = out->cap ? out->cap * 2 : 256;
@@ -433,25 +449,25 @@ static bool tok_is(const char *text, const tok *t, const char *s) {
   return t->len == n && memcmp(text + t->start, s, n) == 0;
 }
 
-/* ---- the build ------------------------------------------------------------- */
+/* ---- the build ----------------------------------------------------------- */
 
 /* What one identifier near the cursor amounts to. */
 typedef struct ident_use {
-  char *name;        /* arena */
-  double weight;     /* uses, nearer ones weigh more */
+  char *name;          /* arena */
+  double weight;       /* uses, nearer ones weigh more */
   char *receiver_type; /* for members: the type of the receiver, or NULL */
   bool member;
-  bool bare;         /* also used without a receiver */
-  bool imported;     /* named in an import of the document */
+  bool bare;     /* also used without a receiver */
+  bool imported; /* named in an import of the document */
 } ident_use;
 
 typedef struct candidate {
   ch_snippet_kind kind;
   double score;
-  const char *path;   /* abs, borrowed from snapshot or request */
+  const char *path;     /* abs, borrowed from snapshot or request */
   const ch_record *rec; /* for definitions/outlines */
-  uint32_t file;      /* snapshot id or CH_NONE */
-  uint32_t def;       /* def index or CH_NONE */
+  uint32_t file;        /* snapshot id or CH_NONE */
+  uint32_t def;         /* def index or CH_NONE */
   uint32_t start_row, end_row, start, end;
   const char *reason;
   /* for similar windows and edits, the raw text (arena) */
@@ -477,7 +493,7 @@ typedef struct build {
   size_t ncands, cap_cands;
   ch_snippet *out;
   size_t nout, cap_out;
-  uint32_t used; /* tokens of snippets taken */
+  uint32_t used;    /* tokens of snippets taken */
   ch_map seen_defs; /* "file:def" of definitions taken or queued */
   ch_map receivers; /* name -> uses as a receiver (`name.x`), as uintptr */
   ch_map own_defs;  /* name -> index + 1 of its first definition in rec */
@@ -589,8 +605,8 @@ static candidate *push_cand(build *b) {
 /* ---- windows ------------------------------------------------------------- */
 
 typedef struct window {
-  uint32_t pre_start;  /* byte where the prefix starts (a line start) */
-  uint32_t suf_end;    /* byte where the suffix ends (a line end) */
+  uint32_t pre_start; /* byte where the prefix starts (a line start) */
+  uint32_t suf_end;   /* byte where the suffix ends (a line end) */
 } window;
 
 /* Grows the prefix back by whole lines and the suffix forward while each
@@ -603,14 +619,14 @@ static window size_window(const build *b, uint32_t pre_tokens,
   /* prefix: the cursor line's head first, then whole lines above */
   uint32_t row = b->cursor_row;
   uint32_t head_start = b->li.starts[row];
-  uint64_t milli = ch_context_tokens_milli(b->lang, text + head_start,
-                                           cursor - head_start);
+  uint64_t milli =
+      ch_context_tokens_milli(b->lang, text + head_start, cursor - head_start);
   if(ch_context_tokens_of_milli(b->lang, milli) <= pre_tokens) {
     w.pre_start = head_start;
     while(row > 0) {
       uint32_t s = b->li.starts[row - 1];
-      uint64_t m = ch_context_tokens_milli(b->lang, text + s,
-                                           b->li.starts[row] - s);
+      uint64_t m =
+          ch_context_tokens_milli(b->lang, text + s, b->li.starts[row] - s);
       if(ch_context_tokens_of_milli(b->lang, milli + m) > pre_tokens) break;
       milli += m;
       row--;
@@ -635,7 +651,7 @@ static window size_window(const build *b, uint32_t pre_tokens,
   return w;
 }
 
-/* ---- identifiers near the cursor ------------------------------------------ */
+/* ---- identifiers near the cursor ----------------------------------------- */
 
 static ident_use *use_of(build *b, ch_map *uses, const char *text, tok *t) {
   char name[128];
@@ -730,13 +746,12 @@ static char *receiver_type(build *b, const tok_list *toks, size_t before,
                tok_is(text, &toks->v[j], "char")))
         found = NULL;
     }
-    if(found)
-      return arena_strndup(b->arena, text + found->start, found->len);
+    if(found) return arena_strndup(b->arena, text + found->start, found->len);
   }
   return NULL;
 }
 
-/* ---- definitions ---------------------------------------------------------- */
+/* ---- definitions --------------------------------------------------------- */
 
 #define SHORT_BODY_LINES 6
 #define SHORT_TYPE_LINES 16
@@ -783,8 +798,8 @@ static void def_text(build *b, const char *abs, const ch_record *rec,
   uint32_t lines = d->range.end_row - d->range.start_row + 1;
   bool python = rec->lang && strcmp(rec->lang->name, "python") == 0;
   const char *doc = d->doc == CH_NONE ? NULL : ch_record_str(rec, d->doc);
-  uint32_t short_lines = is_type_kind(d->kind) ? SHORT_TYPE_LINES
-                                                : SHORT_BODY_LINES;
+  uint32_t short_lines =
+      is_type_kind(d->kind) ? SHORT_TYPE_LINES : SHORT_BODY_LINES;
   if(!compact && lines <= short_lines) {
     /* whole lines: from the start of the first to the end of the last */
     uint32_t s0 = d->range.start_row < rec->nlines
@@ -885,8 +900,10 @@ static void own_definition(build *b, const ident_use *u, window w) {
   if(d->kind == CH_DEF_FIELD && d->container != CH_NONE) di = d->container;
   double use = 1.0 + log2(1.0 + u->weight);
   add_def_candidate(b, b->self_id, di, proximity_weight[0] * use,
-                    arena_printf(b->arena, "definition of %s, used near the "
-                                 "cursor (this file)", u->name));
+                    arena_printf(b->arena,
+                                 "definition of %s, used near the "
+                                 "cursor (this file)",
+                                 u->name));
 }
 
 static void definitions_of(build *b, const ident_use *u, window w) {
@@ -895,8 +912,8 @@ static void definitions_of(build *b, const ident_use *u, window w) {
   uintptr_t known = (uintptr_t)ch_map_get(counts, u->name);
   if(known > AMBIGUOUS_DEFS + 1 && u->weight < 3.0) return;
   ch_def_ref refs[24];
-  size_t total = ch_snapshot_find(b->snap, u->name, b->self_id, refs,
-                                  CH_ARRAY_LEN(refs));
+  size_t total =
+      ch_snapshot_find(b->snap, u->name, b->self_id, refs, CH_ARRAY_LEN(refs));
   if(counts->len > 65536) ch_map_release(counts, NULL);
   ch_map_put(counts, u->name, (void *)(uintptr_t)(total + 1));
   /* The same rule whether or not the count was known: the result must not
@@ -926,10 +943,9 @@ static void definitions_of(build *b, const ident_use *u, window w) {
     /* A bare name cannot refer to another file's nested function or to a
      * field: those are not in scope. */
     bool top = d->container == CH_NONE;
-    bool nested_code = !top && (d->kind == CH_DEF_FUNCTION ||
-                                d->kind == CH_DEF_METHOD ||
-                                d->kind == CH_DEF_FIELD ||
-                                d->kind == CH_DEF_VARIABLE);
+    bool nested_code =
+        !top && (d->kind == CH_DEF_FUNCTION || d->kind == CH_DEF_METHOD ||
+                 d->kind == CH_DEF_FIELD || d->kind == CH_DEF_VARIABLE);
     if(!u->member && nested_code) continue; /* enumerators are in scope */
     const char *abs = ch_snapshot_abs_path(b->snap, r->file);
     if(path_denied(b, abs)) {
@@ -945,8 +961,10 @@ static void definitions_of(build *b, const ident_use *u, window w) {
       if(u->receiver_type) {
         if(cname && strcmp(cname, u->receiver_type) == 0) {
           score *= 3.0;
-          why = arena_printf(b->arena, "%s of %s, the type of its receiver "
-                             "(%s)", u->name, cname, proximity_name[prox]);
+          why = arena_printf(b->arena,
+                             "%s of %s, the type of its receiver "
+                             "(%s)",
+                             u->name, cname, proximity_name[prox]);
         } else if(!u->bare) {
           score *= 0.25;
         }
@@ -959,8 +977,10 @@ static void definitions_of(build *b, const ident_use *u, window w) {
       score *= 0.5; /* a bare name that only matches a member */
     }
     if(!why)
-      why = arena_printf(b->arena, "definition of %s, used near the cursor "
-                         "(%s)", u->name, proximity_name[prox]);
+      why = arena_printf(b->arena,
+                         "definition of %s, used near the cursor "
+                         "(%s)",
+                         u->name, proximity_name[prox]);
     add_def_candidate(b, r->file, target, score, why);
     taken++;
   }
@@ -969,8 +989,8 @@ static void definitions_of(build *b, const ident_use *u, window w) {
 /* The definition of a receiver's type: its fields and methods. */
 static void type_of_receiver(build *b, const char *type) {
   ch_def_ref refs[8];
-  size_t n = ch_snapshot_find(b->snap, type, b->self_id, refs,
-                              CH_ARRAY_LEN(refs));
+  size_t n =
+      ch_snapshot_find(b->snap, type, b->self_id, refs, CH_ARRAY_LEN(refs));
   n = CH_MIN(n, CH_ARRAY_LEN(refs));
   for(size_t i = 0; i < n; i++) {
     const ch_record *rec = ch_snapshot_file(b->snap, refs[i].file);
@@ -986,9 +1006,10 @@ static void type_of_receiver(build *b, const char *type) {
     uint32_t prox = refs[i].proximity < 4 ? refs[i].proximity : 3;
     add_def_candidate(b, refs[i].file, refs[i].def,
                       4.0 * proximity_weight[prox],
-                      arena_printf(b->arena, "type %s of a receiver near the "
-                                   "cursor: its members (%s)", type,
-                                   proximity_name[prox]));
+                      arena_printf(b->arena,
+                                   "type %s of a receiver near the "
+                                   "cursor: its members (%s)",
+                                   type, proximity_name[prox]));
     return;
   }
 }
@@ -1055,7 +1076,8 @@ static void gather_definitions(build *b, window w) {
   tok_list toks = {b->engine->region_toks, 0, b->engine->region_cap};
   tokenize(&toks, text, start, end, b->lang);
   size_t before = 0;
-  while(before < toks.n && toks.v[before].start < cursor) before++;
+  while(before < toks.n && toks.v[before].start < cursor)
+    before++;
   tok_list more_scratch = {b->engine->more_toks, 0, b->engine->more_cap};
 
   ch_map uses;
@@ -1152,7 +1174,8 @@ static void gather_definitions(build *b, window w) {
       while(*names && norder < CH_ARRAY_LEN(order)) {
         const char *comma = strchr(names, ',');
         size_t n = comma ? (size_t)(comma - names) : strlen(names);
-        while(n && names[0] == ' ') names++, n--;
+        while(n && names[0] == ' ')
+          names++, n--;
         if(n && n < 64 && is_ident_start((unsigned char)names[0]) &&
            !is_noise_word(names, n)) {
           tok t = {(uint32_t)(names - b->rec->pool), (uint32_t)n, true};
@@ -1173,8 +1196,8 @@ static void gather_definitions(build *b, window w) {
     if(!type) continue;
     bool dup = false;
     for(size_t j = 0; j < i && !dup; j++)
-      dup = order[j]->receiver_type &&
-            strcmp(order[j]->receiver_type, type) == 0;
+      dup =
+          order[j]->receiver_type && strcmp(order[j]->receiver_type, type) == 0;
     if(!dup) type_of_receiver(b, type);
   }
   /* Only the names that weigh most are looked up: each lookup ranks every
@@ -1193,7 +1216,7 @@ static void gather_definitions(build *b, window w) {
   b->engine->more_cap = more_scratch.cap;
 }
 
-/* ---- outlines of imported files -------------------------------------------- */
+/* ---- outlines of imported files ------------------------------------------ */
 
 static void gather_outlines(build *b) {
   if(b->self_id == CH_NONE) return;
@@ -1218,7 +1241,8 @@ static void gather_outlines(build *b) {
     if(bl == 8 && strncmp(fname, "__init__", 8) == 0 && slash) {
       /* a package: its folder's name */
       const char *p = slash;
-      while(p > rec->path && p[-1] != '/') p--;
+      while(p > rec->path && p[-1] != '/')
+        p--;
       fname = p;
       bl = (size_t)(slash - p);
     }
@@ -1238,8 +1262,10 @@ static void gather_outlines(build *b) {
     c->end_row = rec->defs[rec->ndefs - 1].range.end_row;
     c->start = rec->defs[0].range.start;
     c->end = rec->defs[rec->ndefs - 1].range.end;
-    c->reason = arena_printf(b->arena, "outline of an imported file (%u "
-                             "definitions)", rec->ndefs);
+    c->reason = arena_printf(b->arena,
+                             "outline of an imported file (%u "
+                             "definitions)",
+                             rec->ndefs);
   }
 }
 
@@ -1299,8 +1325,8 @@ static const outline_order *outline_of(build *b, uint32_t file,
     r[n++] = (ranked_def){d, 0};
   }
   uint32_t importers[POPULARITY_IMPORTERS];
-  size_t ni = ch_snapshot_importers(b->snap, file, importers,
-                                    POPULARITY_IMPORTERS);
+  size_t ni =
+      ch_snapshot_importers(b->snap, file, importers, POPULARITY_IMPORTERS);
   ni = CH_MIN(ni, (size_t)POPULARITY_IMPORTERS);
   if(cache->len >= OUTLINE_CACHE_MAX) ch_map_release(cache, ch_free);
   outline_order *fresh =
@@ -1313,7 +1339,8 @@ static const outline_order *outline_of(build *b, uint32_t file,
     const char *ip = ch_snapshot_abs_path(b->snap, importers[i]);
     fresh->imp_hash[fresh->nimp++] = ch_hash_bytes(ip, strlen(ip));
     for(uint32_t k = 0; k < n && k < POPULARITY_DEFS; k++)
-      r[k].uses += record_uses(imp, ch_record_str(rec, rec->defs[r[k].def].name));
+      r[k].uses +=
+          record_uses(imp, ch_record_str(rec, rec->defs[r[k].def].name));
   }
   qsort(r, n, sizeof(ranked_def), by_uses);
   fresh->n = n;
@@ -1331,8 +1358,7 @@ static int by_u32(const void *pa, const void *pb) {
 /* An outline that fits in `tokens`: the signatures other files use most
  * (see outline_of) that fit, shown in source order; the candidate's rows
  * become those of the first and last shown. */
-static void outline_text(build *b, candidate *c, uint32_t tokens,
-                         ch_buf *out) {
+static void outline_text(build *b, candidate *c, uint32_t tokens, ch_buf *out) {
   const ch_record *rec = c->rec;
   const outline_order *o = outline_of(b, c->file, rec);
   /* The document's own uses are not evidence for itself (and the index may
@@ -1349,7 +1375,8 @@ static void outline_text(build *b, candidate *c, uint32_t tokens,
   if(counted && self_rec) {
     for(uint32_t k = 0; k < o->n && k < POPULARITY_DEFS; k++)
       if(ranked[k].uses &&
-         record_uses(self_rec, ch_record_str(rec, rec->defs[ranked[k].def].name)))
+         record_uses(self_rec,
+                     ch_record_str(rec, rec->defs[ranked[k].def].name)))
         ranked[k].uses--;
     qsort(ranked, o->n, sizeof(ranked_def), by_uses);
   }
@@ -1379,7 +1406,7 @@ static void outline_text(build *b, candidate *c, uint32_t tokens,
   ch_free(shown);
 }
 
-/* ---- similar windows ------------------------------------------------------- */
+/* ---- similar windows ----------------------------------------------------- */
 
 #define SIM_WINDOW_LINES 12
 #define SIM_STRIDE 6
@@ -1476,7 +1503,8 @@ static size_t ident_tokens(const char *text, uint32_t start, uint32_t end,
       }
       out[n++] = (id_tok){h, row};
     } else if(isdigit(c)) {
-      while(i < end && is_ident_char((unsigned char)text[i])) i++;
+      while(i < end && is_ident_char((unsigned char)text[i]))
+        i++;
     } else {
       row += c == '\n';
       i++;
@@ -1488,9 +1516,8 @@ static size_t ident_tokens(const char *text, uint32_t start, uint32_t end,
 static void gather_similar(build *b) {
   const char *text = b->req->text;
   /* The query: identifiers of the lines right before the cursor. */
-  uint32_t qrow = b->cursor_row > SIM_WINDOW_LINES
-                      ? b->cursor_row - SIM_WINDOW_LINES
-                      : 0;
+  uint32_t qrow =
+      b->cursor_row > SIM_WINDOW_LINES ? b->cursor_row - SIM_WINDOW_LINES : 0;
   if(!b->engine->sets) {
     b->engine->sets = ch_calloc(2, sizeof(id_set));
     b->engine->sets[0].generation = b->engine->sets[1].generation = 1;
@@ -1502,7 +1529,8 @@ static void gather_similar(build *b) {
   id_tok qt[512];
   size_t nqt = ident_tokens(text, b->li.starts[qrow], b->req->cursor, qt,
                             CH_ARRAY_LEN(qt));
-  for(size_t i = 0; i < nqt; i++) set_add(query, qt[i].hash);
+  for(size_t i = 0; i < nqt; i++)
+    set_add(query, qt[i].hash);
   size_t nq = query->count;
   size_t scanned = 0;
   size_t cap = SIM_MAX_BYTES / 2;
@@ -1549,14 +1577,15 @@ static void gather_similar(build *b) {
     size_t first = 0; /* first token of the window's start row */
     uint32_t last_row = nt ? dtoks[nt - 1].row : 0;
     for(uint32_t row = 0; row <= last_row; row += SIM_STRIDE) {
-      while(first < nt && dtoks[first].row < row) first++;
+      while(first < nt && dtoks[first].row < row)
+        first++;
       set_clear(win);
       size_t both = 0;
       for(size_t k = first; k < nt && dtoks[k].row < row + SIM_WINDOW_LINES;
           k++)
         if(set_add(win, dtoks[k].hash) && set_has(query, dtoks[k].hash)) both++;
-      double j = win->count ? (double)both / (double)(nq + win->count - both)
-                            : 0;
+      double j =
+          win->count ? (double)both / (double)(nq + win->count - both) : 0;
       if(j > best_score[0]) {
         if(row >= best_row[0] + SIM_WINDOW_LINES) {
           best_score[1] = best_score[0];
@@ -1595,13 +1624,15 @@ static void gather_similar(build *b) {
       c->end = e;
       c->raw = doc->text + s;
       c->raw_len = e - s;
-      c->reason = arena_printf(b->arena, "similar to the lines before the "
-                               "cursor (jaccard %.2f)", best_score[k]);
+      c->reason = arena_printf(b->arena,
+                               "similar to the lines before the "
+                               "cursor (jaccard %.2f)",
+                               best_score[k]);
     }
   }
 }
 
-/* ---- recent edits ------------------------------------------------------------ */
+/* ---- recent edits -------------------------------------------------------- */
 
 static void append_prefixed(ch_buf *out, const char *lines, char mark) {
   if(!lines || !*lines) return;
@@ -1629,8 +1660,10 @@ static void gather_edits(build *b) {
     ch_buf hunk;
     ch_buf_init(&hunk, 64 * 1024);
     uint32_t removed = 0, added = 0;
-    for(const char *p = e->removed; p && *p; p++) removed += *p == '\n';
-    for(const char *p = e->added; p && *p; p++) added += *p == '\n';
+    for(const char *p = e->removed; p && *p; p++)
+      removed += *p == '\n';
+    for(const char *p = e->added; p && *p; p++)
+      added += *p == '\n';
     if(e->removed && *e->removed && e->removed[strlen(e->removed) - 1] != '\n')
       removed++;
     if(e->added && *e->added && e->added[strlen(e->added) - 1] != '\n') added++;
@@ -1647,13 +1680,16 @@ static void gather_edits(build *b) {
     c->raw = arena_strndup(b->arena, hunk.data ? hunk.data : "", hunk.len);
     c->raw_len = hunk.len;
     c->order = (uint32_t)i;
-    c->reason = arena_printf(b->arena, "recent edit (%zu%s most recent)",
-                             i + 1, i == 0 ? "st" : i == 1 ? "nd" : i == 2 ? "rd" : "th");
+    c->reason = arena_printf(b->arena, "recent edit (%zu%s most recent)", i + 1,
+                             i == 0   ? "st"
+                             : i == 1 ? "nd"
+                             : i == 2 ? "rd"
+                                      : "th");
     ch_buf_release(&hunk);
   }
 }
 
-/* ---- enclosing scopes ------------------------------------------------------ */
+/* ---- enclosing scopes ---------------------------------------------------- */
 
 static void gather_scopes(build *b, window w) {
   if(!b->rec) return;
@@ -1682,7 +1718,7 @@ static void gather_scopes(build *b, window w) {
   }
 }
 
-/* ---- selection --------------------------------------------------------------- */
+/* ---- selection ----------------------------------------------------------- */
 
 static int by_score(const void *pa, const void *pb) {
   const candidate *a = pa, *b2 = pb;
@@ -1723,7 +1759,8 @@ static void take(build *b, candidate *c, uint32_t limit) {
     outline_text(b, c, limit - b->used, &raw);
     if(raw.len == 0) goto done;
   } else if(c->kind == CH_SNIPPET_SCOPE) {
-    ch_buf_append_str(&raw, ch_record_str(c->rec, c->rec->defs[c->def].signature));
+    ch_buf_append_str(&raw,
+                      ch_record_str(c->rec, c->rec->defs[c->def].signature));
     ch_buf_append_char(&raw, '\n');
   } else {
     if(c->kind == CH_SNIPPET_SIMILAR &&
@@ -1733,8 +1770,8 @@ static void take(build *b, candidate *c, uint32_t limit) {
   }
   size_t len = 0;
   uint32_t tokens = 0;
-  const char *text = make_text(b, raw.data ? raw.data : "", raw.len, &len,
-                               &tokens);
+  const char *text =
+      make_text(b, raw.data ? raw.data : "", raw.len, &len, &tokens);
   if(b->used + tokens > limit && c->kind == CH_SNIPPET_DEFINITION) {
     /* Too long with its body: try the signature and doc alone. */
     ch_buf_reset(&raw);
@@ -1812,8 +1849,10 @@ static cursor_line split_cursor_line(build *b) {
    * prefix and suffix are untouched text (several secrets make one span). */
   const char *f = full.data;
   size_t F = full.len, a = 0, z = 0;
-  while(a < L && a < F && f[a] == text[ls + a]) a++;
-  while(z < L - a && z < F - a && f[F - 1 - z] == text[ls + L - 1 - z]) z++;
+  while(a < L && a < F && f[a] == text[ls + a])
+    a++;
+  while(z < L - a && z < F - a && f[F - 1 - z] == text[ls + L - 1 - z])
+    z++;
   size_t cp = cursor - ls, cut;
   if(cp <= a)
     cut = cp;
@@ -1862,7 +1901,8 @@ static uint32_t before_open_key_block(const char *text, uint32_t start,
     begin = p;
   if(!begin) return end;
   if(memmem(begin, (size_t)(text + end - begin), "-----END ", 9)) return end;
-  while(begin > text + start && begin[-1] != '\n') begin--;
+  while(begin > text + start && begin[-1] != '\n')
+    begin--;
   return (uint32_t)(begin - text);
 }
 
@@ -1914,7 +1954,8 @@ static void emit_window(build *b, window w, uint32_t pre_tokens,
         sn->start = pre ? s : cl.tail_len ? cursor : s;
         sn->end = pre ? (half ? cursor : e) : e;
         sn->start_row = row_of(&b->li, sn->start);
-        sn->end_row = row_of(&b->li, sn->end > sn->start ? sn->end - 1 : sn->end);
+        sn->end_row =
+            row_of(&b->li, sn->end > sn->start ? sn->end - 1 : sn->end);
         sn->text = t;
         sn->len = len;
         sn->score = 1.0;
@@ -1967,8 +2008,7 @@ static int by_order(const void *pa, const void *pb) {
 
 ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
                            const ch_context_request *req,
-                           const ch_context_options *options,
-                           ch_context *out) {
+                           const ch_context_options *options, ch_context *out) {
   uint64_t t0 = ch_now_ns();
   memset(out, 0, sizeof(*out));
   out->arena = ch_calloc(1, sizeof(*out->arena));
@@ -1981,11 +2021,14 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
   b.snap = snap;
   b.req = req;
   if(options) b.opt = *options;
-  if(b.opt.prefix_ratio <= 0 || b.opt.prefix_ratio > 1) b.opt.prefix_ratio = 0.75;
-  if(b.opt.window_share <= 0 || b.opt.window_share > 1) b.opt.window_share = 0.3;
+  if(b.opt.prefix_ratio <= 0 || b.opt.prefix_ratio > 1)
+    b.opt.prefix_ratio = 0.75;
+  if(b.opt.window_share <= 0 || b.opt.window_share > 1)
+    b.opt.window_share = 0.3;
   if(!b.opt.sources) b.opt.sources = CH_CONTEXT_ALL_SOURCES;
-  b.lang = req->lang ? req->lang : ch_syntax_by_path(req->path, req->text,
-                                                      CH_MIN(req->len, 256u));
+  b.lang = req->lang ? req->lang
+                     : ch_syntax_by_path(req->path, req->text,
+                                         CH_MIN(req->len, 256u));
   b.arena = out->arena;
   b.redactions = &out->redactions;
   b.self_id = CH_NONE;
@@ -2014,7 +2057,8 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
   bool want_window = !self_denied && (source_on(&b, CH_SNIPPET_PREFIX) ||
                                       source_on(&b, CH_SNIPPET_SUFFIX));
   uint32_t budget = req->budget;
-  uint32_t win_budget = want_window ? (uint32_t)(budget * b.opt.window_share) : 0;
+  uint32_t win_budget =
+      want_window ? (uint32_t)(budget * b.opt.window_share) : 0;
   if(want_window && !(b.opt.sources & ~(CH_CONTEXT_SOURCE(CH_SNIPPET_PREFIX) |
                                         CH_CONTEXT_SOURCE(CH_SNIPPET_SUFFIX))))
     win_budget = budget;
@@ -2043,7 +2087,8 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
   }
   if(b.ncands) qsort(b.cands, b.ncands, sizeof(candidate), by_score);
   uint32_t limit = budget > window_used ? budget - window_used : 0;
-  for(size_t i = 0; i < b.ncands; i++) take(&b, &b.cands[i], limit);
+  for(size_t i = 0; i < b.ncands; i++)
+    take(&b, &b.cands[i], limit);
 
   if(want_window) {
     /* The window grows into what the other sources left. */

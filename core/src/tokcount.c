@@ -8,14 +8,23 @@
 
 #include "chorus/context.h"
 
-enum { F_WORD, F_DIGIT, F_RUN, F_SPACE, F_INDENT, F_NEWLINE, F_PUNCT,
-       F_NONASCII, F_COUNT };
+enum {
+  F_WORD,
+  F_DIGIT,
+  F_RUN,
+  F_SPACE,
+  F_INDENT,
+  F_NEWLINE,
+  F_PUNCT,
+  F_NONASCII,
+  F_COUNT
+};
 
 typedef struct token_table {
-  const char *lang;      /* canonical name, or NULL for the default */
-  const char *like;      /* the calibrated language it borrows from */
+  const char *lang;        /* canonical name, or NULL for the default */
+  const char *like;        /* the calibrated language it borrows from */
   uint32_t milli[F_COUNT]; /* thousandths of a token per feature */
-  double margin;         /* p99 of real/estimate over ~1,500 tokens, - 1 */
+  double margin;           /* p99 of real/estimate over ~1,500 tokens, - 1 */
 } token_table;
 
 /* Measured (calibrate_tokens.mjs): held-out real/estimate p50 1.007 (python),
@@ -30,8 +39,11 @@ static const token_table tables[] = {
 static const struct {
   const char *lang, *like;
 } borrowed[] = {
-    {"cpp", "c"},        {"go", "c"},           {"rust", "c"},
-    {"java", "javascript"}, {"typescript", "javascript"},
+    {"cpp", "c"},
+    {"go", "c"},
+    {"rust", "c"},
+    {"java", "javascript"},
+    {"typescript", "javascript"},
     {"tsx", "javascript"},
 };
 
@@ -51,8 +63,8 @@ static const token_table *table_of(const ch_language *lang, double *margin) {
   for(size_t i = 0; i < CH_ARRAY_LEN(tables); i++) {
     if(strcmp(tables[i].lang, name) == 0) {
       if(margin)
-        *margin = like ? CH_MAX(tables[i].margin, BORROWED_MARGIN)
-                       : tables[i].margin;
+        *margin =
+            like ? CH_MAX(tables[i].margin, BORROWED_MARGIN) : tables[i].margin;
       return &tables[i];
     }
   }

@@ -91,11 +91,13 @@ int main(int argc, char **argv) {
   const char *ignores[33];
   size_t nignores = 0;
   for(int i = 1; i < argc; i++) {
-    if((strcmp(argv[i], "--cursors") == 0 || strcmp(argv[i], "--budget") == 0) &&
+    if((strcmp(argv[i], "--cursors") == 0 ||
+        strcmp(argv[i], "--budget") == 0) &&
        i + 1 < argc) {
       long v = atol(argv[i + 1]);
       if(v <= 0) {
-        fprintf(stderr, "bench_context: %s: expected a positive number\n", argv[i]);
+        fprintf(stderr, "bench_context: %s: expected a positive number\n",
+                argv[i]);
         return 2;
       }
       if(argv[i][2] == 'c')
@@ -149,11 +151,12 @@ int main(int argc, char **argv) {
   long made = 0;
   uint32_t session_file = CH_NONE;
   long session_tries = 0;
-  for(long tries = 0; made < ncursors && tries < ncursors * 100 && nfiles; tries++) {
+  for(long tries = 0; made < ncursors && tries < ncursors * 100 && nfiles;
+      tries++) {
     /* An editing session: SESSION cursors in one file with the same open
      * documents, as a user moves around a file. */
-    bool first = made % SESSION == 0 || session_file == CH_NONE ||
-                 ++session_tries > 200;
+    bool first =
+        made % SESSION == 0 || session_file == CH_NONE || ++session_tries > 200;
     uint32_t id = first ? (uint32_t)(next(&rng) % nfiles) : session_file;
     const ch_record *rec = ch_snapshot_file(snap, id);
     if(!rec || !rec->ndefs) continue;
@@ -166,10 +169,12 @@ int main(int argc, char **argv) {
       if(!texts[id]) continue;
     }
     if(lens[id] != rec->size) continue;
-    uint32_t row = d->range.start_row + 1 +
-                   (uint32_t)(next(&rng) % (d->range.end_row - d->range.start_row - 1));
+    uint32_t row =
+        d->range.start_row + 1 +
+        (uint32_t)(next(&rng) % (d->range.end_row - d->range.start_row - 1));
     uint32_t s = rec->line_starts[row];
-    uint32_t e = row + 1 < rec->nlines ? rec->line_starts[row + 1] : (uint32_t)rec->size;
+    uint32_t e =
+        row + 1 < rec->nlines ? rec->line_starts[row + 1] : (uint32_t)rec->size;
     cursor *c = &cur[made];
     c->file = id;
     c->offset = s + (e - s) / 2;
@@ -198,10 +203,12 @@ int main(int argc, char **argv) {
     }
     for(size_t q = 0; q < n; q++) {
       if(!texts[ids[q]])
-        texts[ids[q]] = slurp(ch_snapshot_abs_path(snap, ids[q]), &lens[ids[q]]);
+        texts[ids[q]] =
+            slurp(ch_snapshot_abs_path(snap, ids[q]), &lens[ids[q]]);
       if(!texts[ids[q]]) continue;
-      c->docs[c->ndocs++] = (ch_context_doc){ch_snapshot_abs_path(snap, ids[q]),
-                                             texts[ids[q]], (uint32_t)lens[ids[q]]};
+      c->docs[c->ndocs++] =
+          (ch_context_doc){ch_snapshot_abs_path(snap, ids[q]), texts[ids[q]],
+                           (uint32_t)lens[ids[q]]};
     }
     made++;
   }
@@ -255,22 +262,27 @@ int main(int argc, char **argv) {
   ch_context_engine_io(engine, &bytes, &hits, &misses);
   printf("index: %s, %u files (%.1f s)\n", root, nfiles, index_s);
   printf("cursors: %ld, budget %ld tokens, %.1f snippets and %.0f tokens per "
-         "context\n", made, budget, made ? (double)snippets / made : 0,
+         "context\n",
+         made, budget, made ? (double)snippets / made : 0,
          made ? (double)tokens / made : 0);
   double load[3] = {0};
   FILE *lf = fopen("/proc/loadavg", "r");
   if(lf) {
-    if(fscanf(lf, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = 0;
+    if(fscanf(lf, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3)
+      load[0] = 0;
     fclose(lf);
   }
   printf("latency, empty file cache: P50 %.3f ms, P99 %.3f ms, max %.3f ms "
-         "(cpu P50 %.3f, P99 %.3f)\n", p50[0], p99[0], mx[0], c50[0], c99[0]);
+         "(cpu P50 %.3f, P99 %.3f)\n",
+         p50[0], p99[0], mx[0], c50[0], c99[0]);
   printf("latency, warm:             P50 %.3f ms, P99 %.3f ms, max %.3f ms "
-         "(cpu P50 %.3f, P99 %.3f)\n", p50[1], p99[1], mx[1], c50[1], c99[1]);
+         "(cpu P50 %.3f, P99 %.3f)\n",
+         p50[1], p99[1], mx[1], c50[1], c99[1]);
   qsort(first_lat, nfirst, sizeof(uint64_t), cmp_u64);
   if(nfirst)
     printf("first cursor of each file, documents never seen: P50 %.3f ms, "
-           "P99 %.3f ms (%zu)\n", (double)first_lat[nfirst / 2] / 1e6,
+           "P99 %.3f ms (%zu)\n",
+           (double)first_lat[nfirst / 2] / 1e6,
            (double)first_lat[CH_MIN(nfirst - 1, nfirst * 99 / 100)] / 1e6,
            nfirst);
   printf("machine load average %.2f on %ld cores while measuring\n", load[0],
@@ -282,14 +294,17 @@ int main(int argc, char **argv) {
   bool cpu_ok = nfiles >= 5000 && c99[0] < 3.0;
   printf("target: P99 under 3 ms on an index of 5,000+ files: %s (wall), %s "
          "(cpu)\n",
-         nfiles < 5000 ? "MISSED (fewer than 5,000 files)" : ok ? "ok" : "MISSED",
+         nfiles < 5000 ? "MISSED (fewer than 5,000 files)"
+         : ok          ? "ok"
+                       : "MISSED",
          cpu_ok ? "ok" : "MISSED");
   ch_free(lat);
   ch_free(cpu);
   ch_free(first_lat);
   ch_context_engine_free(engine);
   ch_guard_free(guard);
-  for(uint32_t i = 0; i < nfiles; i++) ch_free(texts[i]);
+  for(uint32_t i = 0; i < nfiles; i++)
+    ch_free(texts[i]);
   ch_free(texts);
   ch_free(lens);
   ch_free(cur);

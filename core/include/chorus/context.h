@@ -79,13 +79,13 @@ typedef struct ch_snippet {
   ch_snippet_kind kind;
   const char *path; /* the file, absolute (borrowed from the result) */
   uint32_t start_row, end_row; /* zero-based rows, end inclusive */
-  uint32_t start, end; /* bytes [start, end) of that file's text the
-                          snippet comes from (for outlines and edits:
-                          the span they describe) */
+  uint32_t start, end;         /* bytes [start, end) of that file's text the
+                                  snippet comes from (for outlines and edits:
+                                  the span they describe) */
   const char *text; /* the text as it would be sent; NUL-terminated */
   size_t len;
-  double score;     /* higher is more useful; comparable within a kind */
-  uint32_t tokens;  /* ch_context_tokens of text */
+  double score;       /* higher is more useful; comparable within a kind */
+  uint32_t tokens;    /* ch_context_tokens of text */
   const char *reason; /* one short line: why it was chosen */
 } ch_snippet;
 
@@ -128,12 +128,12 @@ typedef struct ch_context_edit {
 } ch_context_edit;
 
 typedef struct ch_context_request {
-  const char *path; /* absolute path of the document */
+  const char *path;        /* absolute path of the document */
   const ch_language *lang; /* NULL: from the path */
-  const char *text; /* its current text (need not match the disk) */
+  const char *text;        /* its current text (need not match the disk) */
   uint32_t len;
-  uint32_t cursor;  /* byte offset into text */
-  uint32_t budget;  /* tokens, > 0 */
+  uint32_t cursor; /* byte offset into text */
+  uint32_t budget; /* tokens, > 0 */
   /* The record of exactly this text, when the caller has it (an open
    * document re-indexed, or an extraction); NULL: the snapshot's record of
    * the path is used only when its hash matches the text. */
@@ -174,8 +174,7 @@ void ch_context_engine_io(const ch_context_engine *self, uint64_t *bytes_read,
  * result) for a NULL text, a cursor past the text or a zero budget. */
 ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
                            const ch_context_request *req,
-                           const ch_context_options *options,
-                           ch_context *out);
+                           const ch_context_options *options, ch_context *out);
 void ch_context_release(ch_context *self);
 
 /* ---- token estimate ------------------------------------------------------ */

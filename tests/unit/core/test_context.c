@@ -86,8 +86,7 @@ static void request_free(ch_context_request *req) {
 
 static const ch_snippet *find_snippet(const ch_context *ctx,
                                       ch_snippet_kind kind,
-                                      const char *path_end,
-                                      const char *text) {
+                                      const char *path_end, const char *text) {
   for(size_t i = 0; i < ctx->count; i++) {
     const ch_snippet *s = &ctx->snippets[i];
     size_t pl = strlen(s->path), el = strlen(path_end);
@@ -112,7 +111,7 @@ static void check_budget(const ch_context *ctx, const ch_language *lang,
   if(sum > budget) fail_msg("%u tokens for a budget of %u", sum, budget);
 }
 
-/* ---- definitions ---------------------------------------------------------- */
+/* ---- definitions --------------------------------------------------------- */
 
 static void test_python_call_defined_elsewhere(void **state) {
   (void)state;
@@ -122,13 +121,14 @@ static void test_python_call_defined_elsewhere(void **state) {
   request_at(&req, "python", "app/main.py", "span = distance(", 1024);
   ch_context ctx;
   assert_int_equal(ch_context_build(r.engine, r.snap, &req, NULL, &ctx), CH_OK);
-  const ch_snippet *s = find_snippet(&ctx, CH_SNIPPET_DEFINITION,
-                                     "geometry/shapes.py", "def distance(a, b)");
+  const ch_snippet *s = find_snippet(
+      &ctx, CH_SNIPPET_DEFINITION, "geometry/shapes.py", "def distance(a, b)");
   assert_non_null(s);
   assert_non_null(strstr(s->text, "Euclidean distance"));
   assert_non_null(strstr(s->reason, "distance"));
   /* the window ends at the cursor and the suffix starts there */
-  const ch_snippet *pre = find_snippet(&ctx, CH_SNIPPET_PREFIX, "app/main.py", NULL);
+  const ch_snippet *pre =
+      find_snippet(&ctx, CH_SNIPPET_PREFIX, "app/main.py", NULL);
   assert_non_null(pre);
   assert_int_equal(pre->end, req.cursor);
   /* the result owns its strings: not the request's */
@@ -191,8 +191,8 @@ static void test_go_and_javascript(void **state) {
   request_at(&req, "go", "main.go", "fmt.Println(geom.Area(big), big.", 600);
   ch_context ctx;
   assert_int_equal(ch_context_build(r.engine, r.snap, &req, NULL, &ctx), CH_OK);
-  const ch_snippet *s = find_snippet(&ctx, CH_SNIPPET_DEFINITION, "geom/geom.go",
-                                     "type Rect struct");
+  const ch_snippet *s = find_snippet(&ctx, CH_SNIPPET_DEFINITION,
+                                     "geom/geom.go", "type Rect struct");
   assert_non_null(s);
   assert_non_null(strstr(s->text, "Name string"));
   assert_non_null(find_snippet(&ctx, CH_SNIPPET_DEFINITION, "geom/geom.go",
@@ -206,8 +206,9 @@ static void test_go_and_javascript(void **state) {
   assert_int_equal(ch_context_build(r.engine, r.snap, &req, NULL, &ctx), CH_OK);
   s = find_snippet(&ctx, CH_SNIPPET_DEFINITION, "src/math.js",
                    "export function clamp(v, lo, hi)");
-  if(!s) s = find_snippet(&ctx, CH_SNIPPET_DEFINITION, "src/math.js",
-                          "function clamp(v, lo, hi)");
+  if(!s)
+    s = find_snippet(&ctx, CH_SNIPPET_DEFINITION, "src/math.js",
+                     "function clamp(v, lo, hi)");
   assert_non_null(s);
   ch_context_release(&ctx);
   request_free(&req);
@@ -245,8 +246,8 @@ static void test_own_definitions_from_the_callers_record(void **state) {
   req.record = rec;
   ch_context ctx;
   assert_int_equal(ch_context_build(r.engine, r.snap, &req, NULL, &ctx), CH_OK);
-  const ch_snippet *s = find_snippet(&ctx, CH_SNIPPET_DEFINITION, "app/main.py",
-                                     "class Report");
+  const ch_snippet *s =
+      find_snippet(&ctx, CH_SNIPPET_DEFINITION, "app/main.py", "class Report");
   assert_non_null(s);
   /* rows of the edited text, one more than on disk */
   assert_int_equal(s->start_row, 8);
@@ -258,13 +259,14 @@ static void test_own_definitions_from_the_callers_record(void **state) {
   repo_close(&r);
 }
 
-/* ---- budget and order ------------------------------------------------------ */
+/* ---- budget and order ---------------------------------------------------- */
 
 static void test_budget_never_exceeded(void **state) {
   (void)state;
   static const char *const langs[] = {"python", "c"};
   static const char *const files[] = {"app/main.py", "src/main.c"};
-  static const char *const anchors[] = {"title = report_title(", "report(&out, "};
+  static const char *const anchors[] = {"title = report_title(",
+                                        "report(&out, "};
   for(size_t l = 0; l < 2; l++) {
     repo r;
     repo_open(&r, langs[l]);
@@ -278,8 +280,9 @@ static void test_budget_never_exceeded(void **state) {
     doc.len = (uint32_t)olen;
     ch_context_edit edit = {other, 3, "old line\n", "new line\n"};
     const ch_language *lang = ch_syntax_by_name(langs[l]);
-    for(uint32_t budget = 1; budget <= 3000;
-        budget += budget < 40 ? 1 : budget < 400 ? 7 : 97) {
+    for(uint32_t budget = 1; budget <= 3000; budget += budget < 40    ? 1
+                                                       : budget < 400 ? 7
+                                                                      : 97) {
       ch_context_request req;
       request_at(&req, langs[l], files[l], anchors[l], budget);
       req.docs = &doc;
@@ -291,7 +294,8 @@ static void test_budget_never_exceeded(void **state) {
                        CH_OK);
       check_budget(&ctx, lang, budget);
       /* a generous budget is used, not wasted */
-      if(budget >= 600) assert_true(ctx.tokens * 10 >= budget * 5 || ctx.count > 6);
+      if(budget >= 600)
+        assert_true(ctx.tokens * 10 >= budget * 5 || ctx.count > 6);
       ch_context_release(&ctx);
       request_free(&req);
     }
@@ -336,7 +340,8 @@ static void test_order_is_stable_and_window_last(void **state) {
   ch_context_release(&b);
   req.budget = 120;
   assert_int_equal(ch_context_build(r.engine, r.snap, &req, NULL, &a), CH_OK);
-  assert_non_null(find_snippet(&a, CH_SNIPPET_SCOPE, "app/main.py", "class Report"));
+  assert_non_null(
+      find_snippet(&a, CH_SNIPPET_SCOPE, "app/main.py", "class Report"));
   ch_context_release(&a);
   request_free(&req);
   repo_close(&r);
@@ -347,7 +352,8 @@ static void test_similar_and_edits(void **state) {
   repo r;
   repo_open(&r, "python");
   ch_context_request req;
-  request_at(&req, "python", "app/main.py", "span = distance(first, last)\n", 3000);
+  request_at(&req, "python", "app/main.py", "span = distance(first, last)\n",
+             3000);
   /* an open document with code much like the lines before the cursor */
   static const char other_text[] =
       "import os\n\n\ndef unrelated():\n    return os.getcwd()\n\n\n"
@@ -376,7 +382,8 @@ static void test_similar_and_edits(void **state) {
   ch_context only;
   ch_context_options opt = {0};
   opt.sources = CH_CONTEXT_SOURCE(CH_SNIPPET_SIMILAR);
-  assert_int_equal(ch_context_build(r.engine, r.snap, &req, &opt, &only), CH_OK);
+  assert_int_equal(ch_context_build(r.engine, r.snap, &req, &opt, &only),
+                   CH_OK);
   for(size_t i = 0; i < only.count; i++)
     assert_int_equal(only.snippets[i].kind, CH_SNIPPET_SIMILAR);
   assert_true(only.count >= 1);
@@ -420,7 +427,7 @@ static void test_bad_input(void **state) {
   repo_close(&r);
 }
 
-/* ---- the guard --------------------------------------------------------------- */
+/* ---- the guard ----------------------------------------------------------- */
 
 static bool any_snippet_has(const ch_context *ctx, const char *needle) {
   for(size_t i = 0; i < ctx->count; i++)
@@ -484,15 +491,18 @@ static void test_secrets_redacted_for_remote(void **state) {
   ch_guard *guard = ch_guard_new(NULL, NULL);
   ch_context_request req;
   /* in settings.py itself: the secrets are in the window */
-  request_at(&req, "python", "app/settings.py", "def report_title(name):\n", 400);
+  request_at(&req, "python", "app/settings.py", "def report_title(name):\n",
+             400);
   ch_context_options opt = {0};
   opt.guard = guard;
   opt.remote = true;
   ch_context ctx;
   assert_int_equal(ch_context_build(r.engine, r.snap, &req, &opt, &ctx), CH_OK);
   assert_false(any_snippet_has(&ctx, "AKIAQX4ZT7WJ2MRN5B6E"));
-  assert_false(any_snippet_has(&ctx, "ghp_4kQ9zX2mB7nR5tW8yC1vL6pD3sF0hJ9aE2uG"));
-  assert_true(any_snippet_has(&ctx, "SERVICE_URL = \"https://reports.example.com/api\""));
+  assert_false(
+      any_snippet_has(&ctx, "ghp_4kQ9zX2mB7nR5tW8yC1vL6pD3sF0hJ9aE2uG"));
+  assert_true(any_snippet_has(
+      &ctx, "SERVICE_URL = \"https://reports.example.com/api\""));
   assert_int_equal(ctx.redactions.total, 2);
   assert_int_equal(ctx.redactions.nkinds, 2);
   check_budget(&ctx, ch_syntax_by_name("python"), 400);
@@ -509,7 +519,8 @@ static void test_secrets_redacted_for_remote(void **state) {
   opt.remote = true;
   for(uint32_t budget = 100; budget <= 2000; budget += 100) {
     req.budget = budget;
-    assert_int_equal(ch_context_build(r.engine, r.snap, &req, &opt, &ctx), CH_OK);
+    assert_int_equal(ch_context_build(r.engine, r.snap, &req, &opt, &ctx),
+                     CH_OK);
     assert_false(any_snippet_has(&ctx, "AKIAQX4ZT7WJ2MRN5B6E"));
     assert_false(any_snippet_has(&ctx, "ghp_4kQ9"));
     check_budget(&ctx, ch_syntax_by_name("python"), budget);
@@ -541,8 +552,8 @@ static void test_junk_input(void **state) {
     }
     text[len] = 0;
     ch_context_doc doc = {"/tmp/other.py", text, len / 2};
-    ch_context_edit edit = {"/tmp/other.py", (uint32_t)round, round % 2 ? text : "",
-                            "x\n"};
+    ch_context_edit edit = {"/tmp/other.py", (uint32_t)round,
+                            round % 2 ? text : "", "x\n"};
     ch_context_request req = {0};
     req.path = round % 4 == 0 ? "/nowhere/x.c" : path;
     req.text = text;
@@ -554,7 +565,8 @@ static void test_junk_input(void **state) {
     req.edits = round % 5 ? &edit : NULL;
     req.nedits = round % 5 ? 1 : 0;
     ch_context ctx;
-    assert_int_equal(ch_context_build(r.engine, r.snap, &req, NULL, &ctx), CH_OK);
+    assert_int_equal(ch_context_build(r.engine, r.snap, &req, NULL, &ctx),
+                     CH_OK);
     check_budget(&ctx, ch_syntax_by_path(req.path, NULL, 0), req.budget);
     ch_context_release(&ctx);
     ch_free(text);
@@ -580,14 +592,17 @@ static void test_secrets_cut_by_the_window(void **state) {
   ch_buf_init(&text, 1u << 20);
   ch_buf_append_str(&text, "import os\n\n\ndef setup():\n    x = 1\n");
   ch_buf_append_str(&text, "KEY = '''-----BEGIN PRIVATE KEY-----\n");
-  for(int i = 0; i < 4; i++) ch_buf_appendf(&text, "%s\n", body[i]);
+  for(int i = 0; i < 4; i++)
+    ch_buf_appendf(&text, "%s\n", body[i]);
   ch_buf_append_str(&text, "-----END PRIVATE KEY-----'''\n\n");
   for(int i = 0; i < 30; i++)
-    ch_buf_appendf(&text, "def helper_%d(value):\n    return value + %d\n\n", i, i);
-  ch_buf_append_str(&text,
-                    "GITHUB_TOKEN = \"ghp_4kQ9zX2mB7nR5tW8yC1vL6pD3sF0hJ9aE2uG\"\n");
+    ch_buf_appendf(&text, "def helper_%d(value):\n    return value + %d\n\n", i,
+                   i);
+  ch_buf_append_str(
+      &text, "GITHUB_TOKEN = \"ghp_4kQ9zX2mB7nR5tW8yC1vL6pD3sF0hJ9aE2uG\"\n");
   for(int i = 0; i < 30; i++)
-    ch_buf_appendf(&text, "def tail_%d(value):\n    return value * %d\n\n", i, i);
+    ch_buf_appendf(&text, "def tail_%d(value):\n    return value * %d\n\n", i,
+                   i);
   const char *tok = strstr(text.data, "ghp_");
   uint32_t token_at = (uint32_t)(tok - text.data);
   char *path = ch_strdupf("%s/python/app/generated.py", FIXTURES);
@@ -601,13 +616,17 @@ static void test_secrets_cut_by_the_window(void **state) {
       req.text = text.data;
       req.len = (uint32_t)text.len;
       /* cursors inside the token, and all over the key block */
-      req.cursor = k < 40 ? token_at + k : (uint32_t)(strstr(text.data, body[k - 40]) - text.data);
+      req.cursor =
+          k < 40 ? token_at + k
+                 : (uint32_t)(strstr(text.data, body[k - 40]) - text.data);
       req.budget = budget;
       ch_context ctx;
-      assert_int_equal(ch_context_build(r.engine, r.snap, &req, &opt, &ctx), CH_OK);
+      assert_int_equal(ch_context_build(r.engine, r.snap, &req, &opt, &ctx),
+                       CH_OK);
       for(size_t i = 0; i < ctx.count; i++) {
         const char *t = ctx.snippets[i].text;
-        if(strstr(t, "ghp_4kQ9") || strstr(t, "4kQ9zX2m") || strstr(t, "hJ9aE2uG"))
+        if(strstr(t, "ghp_4kQ9") || strstr(t, "4kQ9zX2m") ||
+           strstr(t, "hJ9aE2uG"))
           fail_msg("token piece at budget %u cursor +%u: %s", budget, k, t);
         for(int j = 0; j < 4; j++) {
           char piece[17];
@@ -627,7 +646,7 @@ static void test_secrets_cut_by_the_window(void **state) {
   repo_close(&r);
 }
 
-/* ---- token estimate -------------------------------------------------------- */
+/* ---- token estimate ------------------------------------------------------ */
 
 /* The estimate against cl100k/o200k counts written by
  * tests/bench/calibrate_tokens.mjs into tokens.tsv: the central estimate
@@ -657,9 +676,11 @@ static void test_token_estimate_calibrated(void **state) {
     if(mx >= 40 && fabs(est - mx) / mx > 0.30)
       fail_msg("%s: estimate %.1f, real %u", rel, est, mx);
     if(budgeted < mx)
-      fail_msg("%s: budgeted %u under the real %u (margin %.2f)", rel,
-               budgeted, mx, ch_context_token_margin(lang));
-    int g = strcmp(lang->name, "python") == 0 ? 0 : strcmp(lang->name, "c") == 0 ? 1 : 2;
+      fail_msg("%s: budgeted %u under the real %u (margin %.2f)", rel, budgeted,
+               mx, ch_context_token_margin(lang));
+    int g = strcmp(lang->name, "python") == 0 ? 0
+            : strcmp(lang->name, "c") == 0    ? 1
+                                              : 2;
     real_sum[g] += mx;
     est_sum[g] += est;
     files++;
@@ -670,7 +691,9 @@ static void test_token_estimate_calibrated(void **state) {
   for(int g = 0; g < 3; g++) {
     if(real_sum[g] == 0) continue;
     double err = fabs(est_sum[g] - real_sum[g]) / real_sum[g];
-    if(err > 0.15) fail_msg("group %d: estimate %.0f, real %.0f", g, est_sum[g], real_sum[g]);
+    if(err > 0.15)
+      fail_msg("group %d: estimate %.0f, real %.0f", g, est_sum[g],
+               real_sum[g]);
   }
   ch_free(tsv);
   /* additive over lines, as the window sizing relies on */
