@@ -11,4 +11,25 @@ int ch_cli_doctor(int argc, char **argv);
 int ch_cli_context(int argc, char **argv);
 int ch_cli_eval(int argc, char **argv);
 
+/* ---- shared by the one-shot commands (cli_common.c) ---- */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* "FILE:LINE:COL" with LINE and COL from 1; *file is ch_malloc'd. */
+bool ch_cli_parse_location(const char *arg, char **file, long *line,
+                           long *col);
+/* The whole file (ch_free it), at most max bytes; NULL with *why set (a
+ * static string) when it cannot be read. */
+char *ch_cli_read_file(const char *path, size_t max, size_t *len,
+                       const char **why);
+/* The repository of an absolute file path: the nearest folder up that
+ * holds .git, else the file's own folder. ch_free it. */
+char *ch_cli_repo_root(const char *abs_file);
+/* The byte offset of 1-based LINE and COL (COL in characters, clamped to
+ * the end of the line); false when the text has fewer lines. */
+bool ch_cli_cursor(const char *text, size_t len, long line, long col,
+                   uint32_t *cursor);
+
 #endif

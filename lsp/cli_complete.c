@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 
 #include "chorus/config.h"
+#include "chorus/context.h"
+#include "chorus/guard.h"
 #include "chorus/index.h"
 #include "chorus/models.h"
 #include "chorus/syntax.h"
@@ -22,8 +24,9 @@ static const char complete_usage[] =
     "characters) of FILE to a model from the config (default: the first\n"
     "configured, else the builtin model) and prints the text, then the\n"
     "timings and which model answered. Exit status: 0 on success, 1 when the\n"
-    "model failed, 2 on usage errors. The builtin model learns from the\n"
-    "repository of FILE (the nearest directory up with .git) or --root DIR.\n";
+    "model failed, 2 on usage errors. The context sent with it, and the\n"
+    "builtin model, come from the repository of FILE (the nearest directory\n"
+    "up with .git) or --root DIR.\n";
 
 typedef struct cli_state {
   ch_loop *loop;
@@ -104,91 +107,9 @@ static void on_result(void *userdata, const ch_model_result *r) {
   ch_loop_stop(st->loop);
 }
 
-/* Splits "FILE:LINE:COL" from the right, so FILE may contain ':'. */
-static bool parse_location(const char *arg, char **file, long *line,
-                           long *col) {
-  const char *c2 = strrchr(arg, ':');
-  if(!c2 || c2 == arg) return false;
-  const char *c1 = c2 - 1;
-  while(c1 > arg && *c1 != ':') c1--;
-  if(c1 == arg) return false;
-  char *end = NULL;
-  errno = 0;
-  *line = strtol(c1 + 1, &end, 10);
-  if(errno || end != c2 || *line < 1) return false;
-  *col = strtol(c2 + 1, &end, 10);
-  if(errno || *end || *col < 1 || c2[1] == 0) return false;
-  *file = ch_strndup(arg, (size_t)(c1 - arg));
-  return true;
-}
 
-static char *read_file(const char *path, size_t *len, const char **why) {
-  FILE *f = fopen(path, "rb");
-  if(!f) {
-    *why = strerror(errno);
-    return NULL;
-  }
-  ch_buf b;
-  ch_buf_init(&b, (size_t)256 << 20);
-  char chunk[65536];
-  size_t n;
-  bool ok = true;
-  while((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-    if(ch_buf_append(&b, chunk, n)) {
-      ok = false;
-      *why = "larger than 256 MiB";
-      break;
-    }
-  if(ferror(f)) ok = false, *why = "read error";
-  fclose(f);
-  if(!ok) {
-    ch_buf_release(&b);
-    return NULL;
-  }
-  return ch_buf_detach(&b, len);
-}
 
-/* Whether the model that will answer is the builtin one. */
-static bool uses_builtin(const ch_config *config, const char *name) {
-  if(!config->nmodels) return !name || strcmp(name, "builtin") == 0;
-  for(size_t i = 0; i < config->nmodels; i++) {
-    const ch_model_config *c = &config->models[i];
-    if(name ? strcmp(c->name, name) == 0 : i == 0)
-      return strcmp(c->provider, "builtin") == 0;
-  }
-  return false;
-}
 
-/* The repository of a file: the nearest directory up that holds .git, else
- * the file's own directory. The caller frees with free(). */
-static char *find_root(const char *file) {
-  char *abs = realpath(file, NULL);
-  if(!abs) return NULL;
-  char *slash = strrchr(abs, '/');
-  if(slash) *(slash == abs ? slash + 1 : slash) = 0;
-  size_t n = strlen(abs);
-  char *probe = ch_malloc(n + 8);
-  char *dir = ch_strdup(abs);
-  for(;;) {
-    struct stat sb;
-    snprintf(probe, n + 8, "%s/.git", dir);
-    if(stat(probe, &sb) == 0) break;
-    char *up = strrchr(dir, '/');
-    if(!up || up == dir) {
-      ch_free(dir);
-      dir = NULL;
-      break;
-    }
-    *up = 0;
-  }
-  ch_free(probe);
-  if(dir) {
-    free(abs);
-    abs = strdup(dir);
-    ch_free(dir);
-  }
-  return abs;
-}
 
 /* Config problems go to stderr, one "chorus: config: ..." line each. */
 static void print_problems(ch_buf *problems) {
@@ -241,7 +162,7 @@ int ch_cli_complete(int argc, char **argv) {
   }
   char *file = NULL;
   long line = 0, col = 0;
-  if(!parse_location(where, &file, &line, &col)) {
+  if(!ch_cli_parse_location(where, &file, &line, &col)) {
     fprintf(stderr, "chorus: complete: '%s': expected FILE:LINE:COL with "
                     "LINE and COL from 1\n", where);
     return 2;
@@ -252,23 +173,31 @@ int ch_cli_complete(int argc, char **argv) {
   ch_config_init(&config);
   ch_models *models = NULL;
   ch_index *index = NULL;
+  ch_snapshot *snap = NULL;
+  ch_guard *guard = NULL;
+  ch_context_engine *engine = NULL;
   ch_loop *loop = NULL;
-  ch_text *text = NULL;
+  char *abs = NULL, *root = NULL;
+  ch_model_prepared held = {0};
+  ch_buf why_prep;
+  ch_buf_init(&why_prep, 4096);
   size_t len = 0;
   const char *why = NULL;
-  char *data = read_file(file, &len, &why);
+  char *data = ch_cli_read_file(file, (size_t)256 << 20, &len, &why);
+  uint32_t cursor = 0;
   if(!data) {
     fprintf(stderr, "chorus: complete: %s: %s\n", file, why);
     goto cleanup;
   }
-  text = ch_text_new(data, len, NULL);
-  if(!text) {
-    fprintf(stderr, "chorus: complete: %s: too large\n", file);
+  if(!ch_cli_cursor(data, len, line, col, &cursor)) {
+    fprintf(stderr, "chorus: complete: %s: line %ld is past the end\n",
+            file, line);
     goto cleanup;
   }
-  if((uint32_t)(line - 1) >= ch_text_line_count(text)) {
-    fprintf(stderr, "chorus: complete: %s: line %ld is past the end (%u "
-                    "lines)\n", file, line, ch_text_line_count(text));
+  /* Absolute, as the index names files. */
+  abs = realpath(file, NULL);
+  if(!abs) {
+    fprintf(stderr, "chorus: complete: %s: %s\n", file, strerror(errno));
     goto cleanup;
   }
 
@@ -292,25 +221,29 @@ int ch_cli_complete(int argc, char **argv) {
     ch_buf_release(&problems);
     goto cleanup;
   }
-  /* The builtin model learns from the repository: index it first (from
-   * the cache when there is one), before the loop runs. */
-  if(uses_builtin(&config, model_name)) {
-    char *root = root_dir ? realpath(root_dir, NULL) : find_root(file);
-    if(!root) {
+  /* The context and the builtin model come from the repository: index it
+   * first (from the cache when there is one), before the loop runs. */
+  if(root_dir) {
+    char *real = realpath(root_dir, NULL);
+    if(!real) {
       fprintf(stderr, "chorus: complete: --root %s: cannot open\n",
               root_dir);
       ch_buf_release(&problems);
       goto cleanup;
     }
-    ch_index_options options = {0};
-    options.ignore_globs = (const char *const *)config.ignore;
-    options.max_file_bytes = config.max_file_bytes;
-    index = ch_index_new(&options, &err);
-    if(index) {
-      ch_index_add_root(index, root);
-      ch_index_wait_idle(index);
-    }
-    free(root);
+    root = ch_strdup(real);
+    free(real);
+  } else {
+    root = ch_cli_repo_root(abs);
+  }
+  ch_index_options options = {0};
+  options.ignore_globs = (const char *const *)config.ignore;
+  options.max_file_bytes = config.max_file_bytes;
+  index = ch_index_new(&options, &err);
+  if(index) {
+    ch_index_add_root(index, root);
+    ch_index_wait_idle(index);
+    snap = ch_index_snapshot(index);
   }
   ch_models_env env = {.loop = loop, .index = index, .blocking_init = true};
   models = ch_models_new(&env, config.models, config.nmodels, &problems);
@@ -333,23 +266,32 @@ int ch_cli_complete(int argc, char **argv) {
     goto cleanup;
   }
 
-  ch_position pos = {(uint32_t)(line - 1), (uint32_t)(col - 1)};
-  uint32_t cursor = ch_text_offset(text, pos, CH_ENC_UTF32);
-  const ch_language *lang = ch_syntax_by_path(file, data, CH_MIN(len, 256));
-  /* Absolute, as the index names files. */
-  char *abs = realpath(file, NULL);
-  ch_model_request req = {
-      .path = abs ? abs : file,
-      .language = lang ? lang->name : NULL,
+  guard = ch_guard_new(&config.guard.options, &err);
+  if(!guard) {
+    fprintf(stderr, "chorus: complete: guard: %s\n", ch_strerror(err));
+    goto cleanup;
+  }
+  engine = ch_context_engine_new(0);
+  ch_model_prepare_input in = {
+      .snapshot = snap,
+      .engine = engine,
+      .guard = guard,
+      .path = abs,
+      .lang = ch_syntax_by_path(abs, data, CH_MIN(len, 256)),
+      .text = data,
+      .len = (uint32_t)len,
       .cursor = cursor,
-      .prefix = data,
-      .prefix_len = cursor,
-      .suffix = data + cursor,
-      .suffix_len = len - cursor,
+      .budget = config.context_budget,
+      .prefix_ratio = config.context_prefix_ratio,
   };
+  ch_model_request req;
+  if(ch_model_prepare(model, &in, &req, &held, &why_prep)) {
+    fprintf(stderr, "chorus: complete: %s\n", why_prep.data);
+    code = 1;
+    goto cleanup;
+  }
   cli_state st = {loop, json, 1};
   ch_status s = ch_models_complete(models, model, &req, on_result, &st, NULL);
-  free(abs);
   if(s) {
     fprintf(stderr, "chorus: complete: cannot start: %s\n", ch_strerror(s));
     goto cleanup;
@@ -358,10 +300,16 @@ int ch_cli_complete(int argc, char **argv) {
   code = st.code;
 
 cleanup:
+  ch_model_prepared_release(&held);
+  ch_buf_release(&why_prep);
   ch_models_free(models);
+  ch_context_engine_free(engine);
+  ch_guard_free(guard);
+  ch_snapshot_unref(snap);
   ch_index_free(index);
   ch_loop_free(loop);
-  ch_text_free(text);
+  free(abs);
+  ch_free(root);
   ch_free(data);
   ch_free(file);
   ch_config_release(&config);

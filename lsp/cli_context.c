@@ -26,68 +26,8 @@ static const char context_usage[] =
     "snippet with its kind, place, tokens and reason, then the redactions\n"
     "made. --budget N sets the budget in tokens (default 1536).\n";
 
-/* The enclosing git root of a file, else its folder. Caller frees. */
-static char *repo_root(const char *abs) {
-  char *dir = ch_strdup(abs);
-  char *slash = strrchr(dir, '/');
-  if(slash && slash != dir) *slash = 0;
-  char *probe = ch_strdup(dir);
-  for(;;) {
-    char *git = ch_strdupf("%s/.git", probe);
-    struct stat st;
-    bool found = stat(git, &st) == 0;
-    ch_free(git);
-    if(found) {
-      ch_free(dir);
-      return probe;
-    }
-    char *up = strrchr(probe, '/');
-    if(!up || up == probe) break;
-    *up = 0;
-  }
-  ch_free(probe);
-  return dir;
-}
 
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if(!f) return NULL;
-  ch_buf buf;
-  ch_buf_init(&buf, (size_t)64 * 1024 * 1024);
-  char chunk[65536];
-  size_t n;
-  bool ok = true;
-  while((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-    if(ch_buf_append(&buf, chunk, n)) {
-      ok = false;
-      break;
-    }
-  fclose(f);
-  if(!ok) {
-    ch_buf_release(&buf);
-    return NULL;
-  }
-  return ch_buf_detach(&buf, len);
-}
 
-/* Splits "path:line:col" from the right, so a path may hold ':'. */
-static bool parse_location(const char *arg, char **path, long *line,
-                           long *col) {
-  const char *c2 = strrchr(arg, ':');
-  if(!c2 || c2 == arg) return false;
-  const char *c1 = c2 - 1;
-  while(c1 > arg && *c1 != ':')
-    c1--;
-  if(c1 == arg) return false;
-  char *end = NULL;
-  errno = 0;
-  *line = strtol(c1 + 1, &end, 10);
-  if(errno || end != c2 || *line < 1) return false;
-  *col = strtol(c2 + 1, &end, 10);
-  if(errno || *end || *col < 1) return false;
-  *path = ch_strndup(arg, (size_t)(c1 - arg));
-  return true;
-}
 
 static void print_text(const char *text, size_t len) {
   fwrite(text, 1, len, stdout);
@@ -139,7 +79,7 @@ int ch_cli_context(int argc, char **argv) {
   }
   char *file = NULL;
   long line = 0, col = 0;
-  if(!parse_location(location, &file, &line, &col)) {
+  if(!ch_cli_parse_location(location, &file, &line, &col)) {
     fprintf(stderr,
             "chorus context: %s: expected FILE:LINE:COL with LINE "
             "and COL from 1\n",
@@ -156,7 +96,7 @@ int ch_cli_context(int argc, char **argv) {
   ch_context ctx = {0};
   cJSON *out = NULL;
   size_t len = 0;
-  if(!abs || !(text = slurp(abs, &len))) {
+  if(!abs || !(text = ch_cli_read_file(abs, (size_t)64 << 20, &len, NULL))) {
     fprintf(stderr, "chorus context: %s: cannot read\n", file);
     goto done;
   }
@@ -165,29 +105,14 @@ int ch_cli_context(int argc, char **argv) {
     fprintf(stderr, "chorus context: %s: not a language chorus knows\n", file);
     goto done;
   }
-  /* LINE:COL to a byte offset, clamped to the line as LSP does. */
+  /* LINE:COL (COL in characters) to a byte offset, clamped to the line as
+   * LSP does. */
   uint32_t cursor = 0;
-  {
-    long l = 1;
-    size_t i = 0;
-    while(i < len && l < line) {
-      if(text[i] == '\n') l++;
-      i++;
-    }
-    if(l < line) {
-      fprintf(stderr,
-              "chorus context: %s: line %ld is past the end (%ld "
-              "lines)\n",
-              file, line, l);
-      code = 2;
-      goto done;
-    }
-    size_t c = 1;
-    while(i < len && text[i] != '\n' && c < (size_t)col) {
-      i++;
-      c++;
-    }
-    cursor = (uint32_t)i;
+  if(!ch_cli_cursor(text, len, line, col, &cursor)) {
+    fprintf(stderr, "chorus context: %s: line %ld is past the end\n", file,
+            line);
+    code = 2;
+    goto done;
   }
   if(root_arg) {
     root = realpath(root_arg, NULL);
@@ -199,7 +124,7 @@ int ch_cli_context(int argc, char **argv) {
     free(root);
     root = tmp;
   } else {
-    root = repo_root(abs);
+    root = ch_cli_repo_root(abs);
   }
   ch_index_options options = {0};
   options.cache_dir = no_cache ? "" : NULL;

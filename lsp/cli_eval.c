@@ -57,26 +57,6 @@ static uint64_t rng_next(uint64_t *s) {
   return x * 2685821657736338717ull;
 }
 
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if(!f) return NULL;
-  ch_buf buf;
-  ch_buf_init(&buf, (size_t)8 * 1024 * 1024);
-  char chunk[65536];
-  size_t n;
-  bool ok = true;
-  while((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-    if(ch_buf_append(&buf, chunk, n)) {
-      ok = false;
-      break;
-    }
-  fclose(f);
-  if(!ok) {
-    ch_buf_release(&buf);
-    return NULL;
-  }
-  return ch_buf_detach(&buf, len);
-}
 
 static bool record_defines(const ch_record *rec, const char *name) {
   for(uint32_t d = 0; d < rec->ndefs; d++)
@@ -407,7 +387,7 @@ int ch_cli_eval(int argc, char **argv) {
     if(fn->range.end_row < fn->range.start_row + 3) continue;
     const char *abs = ch_snapshot_abs_path(snap, id);
     size_t len = 0;
-    char *text = slurp(abs, &len);
+    char *text = ch_cli_read_file(abs, (size_t)8 << 20, &len, NULL);
     if(!text) continue;
     if(len != rec->size || ch_hash_bytes(text, len) != rec->hash) {
       ch_free(text);
@@ -472,7 +452,7 @@ int ch_cli_eval(int argc, char **argv) {
     for(size_t q = 0; q < nids; q++) {
       size_t dl = 0;
       const char *dp = ch_snapshot_abs_path(snap, ids[q]);
-      char *dt = dp ? slurp(dp, &dl) : NULL;
+      char *dt = dp ? ch_cli_read_file(dp, (size_t)8 << 20, &dl, NULL) : NULL;
       if(!dt) continue;
       doc_text[ndocs] = dt;
       docs[ndocs] = (ch_context_doc){dp, dt, (uint32_t)dl};

@@ -3,6 +3,9 @@
  * aborts the model's HTTP transfer at once). */
 #include <string.h>
 
+#include "chorus/context.h"
+#include "chorus/guard.h"
+#include "chorus/index.h"
 #include "chorus/models.h"
 #include "chorus/syntax.h"
 #include "server_internal.h"
@@ -37,6 +40,16 @@ static ch_models *current_models(server *self) {
     self->models = NULL;
   }
   if(!self->models) {
+    ch_guard_free(self->guard);
+    ch_status gerr = CH_OK;
+    self->guard = ch_guard_new(&self->config.guard.options, &gerr);
+    if(!self->guard) {
+      /* Never send text unguarded: fall back to the default policy. */
+      ch_log_warn("guard: %s; using the default deny globs",
+                  ch_strerror(gerr));
+      self->guard = ch_guard_new(NULL, &gerr);
+    }
+    if(!self->context) self->context = ch_context_engine_new(0);
     ch_models_env env = {.loop = self->loop, .index = self->index};
     ch_buf problems;
     ch_buf_init(&problems, 1 << 16);
@@ -162,15 +175,31 @@ void handle_complete(request *r) {
   char *path = ch_uri_to_path(uri);
   const ch_language *lang = ch_syntax_by_language_id(doc->language_id);
   if(!lang && path) lang = ch_syntax_by_path(path, NULL, 0);
-  ch_model_request req = {
+  ch_snapshot *snap = self->index ? ch_index_snapshot(self->index) : NULL;
+  ch_model_prepare_input in = {
+      .snapshot = snap,
+      .engine = self->context,
+      .guard = self->guard,
       .path = path ? path : uri,
-      .language = lang ? lang->name : NULL,
+      .lang = lang,
+      .text = text,
+      .len = len,
       .cursor = cursor,
-      .prefix = text,
-      .prefix_len = cursor,
-      .suffix = text + cursor,
-      .suffix_len = len - cursor,
+      .budget = self->config.context_budget,
+      .prefix_ratio = self->config.context_prefix_ratio,
   };
+  ch_model_request req;
+  ch_model_prepared held;
+  ch_buf why;
+  ch_buf_init(&why, 4096);
+  ch_status prep = ch_model_prepare(model, &in, &req, &held, &why);
+  if(prep) {
+    char *message = ch_strdupf("model '%s': %s",
+                               ch_model_config_of(model)->name, why.data);
+    server_reply_error(self, r->id, CH_RPC_REQUEST_FAILED, message);
+    ch_free(message);
+    goto done;
+  }
   pending_complete *pc = ch_calloc(1, sizeof(*pc));
   pc->self = self;
   pc->id = cJSON_Duplicate(r->id, true);
@@ -184,6 +213,10 @@ void handle_complete(request *r) {
                        "cannot start the completion");
     pending_free(self, pc);
   }
+done:
+  ch_model_prepared_release(&held);
+  ch_buf_release(&why);
+  ch_snapshot_unref(snap);
   ch_free(text);
   ch_free(path);
 }
@@ -223,4 +256,8 @@ void complete_stop(server *self) {
   }
   ch_models_free(self->models);
   self->models = NULL;
+  ch_guard_free(self->guard);
+  self->guard = NULL;
+  ch_context_engine_free(self->context);
+  self->context = NULL;
 }

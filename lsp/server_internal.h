@@ -87,6 +87,8 @@ typedef struct server {
   struct ch_models *models; /* built from the config on first use */
   bool models_stale;        /* the config changed since they were built */
   pending_complete *completes; /* chorus/complete requests in flight */
+  struct ch_guard *guard;      /* from the config, rebuilt with the models */
+  struct ch_context_engine *context; /* caches of the context engine */
 } server;
 
 typedef struct request {

@@ -19,6 +19,9 @@ void ch_config_init(ch_config *self) {
   self->models = NULL;
   self->nmodels = 0;
   self->has_models = false;
+  ch_guard_options_owned_init(&self->guard);
+  self->context_budget = 0;
+  self->context_prefix_ratio = 0;
 }
 
 static void free_list(char **list) {
@@ -29,6 +32,7 @@ static void free_list(char **list) {
 void ch_config_release(ch_config *self) {
   free_list(self->ignore);
   ch_model_configs_free(self->models, self->nmodels);
+  ch_guard_options_owned_release(&self->guard);
   ch_config_init(self);
 }
 
@@ -52,6 +56,46 @@ static void problem(ch_buf *problems, const char *origin, const char *field,
                     const char *what) {
   if(!problems) return;
   ch_buf_appendf(problems, "%s: %s: %s\n", origin, field, what);
+}
+
+/* "context": {"budget": tokens, "prefixRatio": 0..1}. */
+static ch_status apply_context(ch_config *self, const cJSON *obj,
+                               const char *origin, ch_buf *problems) {
+  if(!cJSON_IsObject(obj)) {
+    problem(problems, origin, "context", "expected an object");
+    return CH_ERR_INVALID;
+  }
+  ch_status result = CH_OK;
+  const cJSON *item;
+  cJSON_ArrayForEach(item, obj) {
+    const char *key = item->string ? item->string : "";
+    char field[64];
+    snprintf(field, sizeof(field), "context.%.40s", key);
+    if(strcmp(key, "budget") == 0) {
+      if(!cJSON_IsNumber(item) || item->valuedouble < 64 ||
+         item->valuedouble > 1e6 ||
+         item->valuedouble != (double)(uint32_t)item->valuedouble) {
+        problem(problems, origin, field,
+                "expected a whole number of tokens from 64 to 1000000");
+        result = CH_ERR_INVALID;
+        continue;
+      }
+      self->context_budget = (uint32_t)item->valuedouble;
+    } else if(strcmp(key, "prefixRatio") == 0) {
+      if(!cJSON_IsNumber(item) || !(item->valuedouble > 0) ||
+         !(item->valuedouble < 1)) {
+        problem(problems, origin, field,
+                "expected a number between 0 and 1 (exclusive)");
+        result = CH_ERR_INVALID;
+        continue;
+      }
+      self->context_prefix_ratio = item->valuedouble;
+    } else {
+      problem(problems, origin, field, "unknown field (ignored)");
+      result = CH_ERR_INVALID;
+    }
+  }
+  return result;
 }
 
 ch_status ch_config_apply_json(ch_config *self, const cJSON *obj,
@@ -104,6 +148,11 @@ ch_status ch_config_apply_json(ch_config *self, const cJSON *obj,
       self->models = models;
       self->nmodels = n;
       self->has_models = true;
+    } else if(strcmp(key, "guard") == 0) {
+      if(ch_guard_options_from_json(&self->guard, item, origin, problems))
+        result = CH_ERR_INVALID;
+    } else if(strcmp(key, "context") == 0) {
+      if(apply_context(self, item, origin, problems)) result = CH_ERR_INVALID;
     } else {
       problem(problems, origin, key, "unknown field (ignored)");
       result = CH_ERR_INVALID;

@@ -2131,6 +2131,7 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
   out->count = b.nout;
   out->budget = budget;
   out->tokens = b.used;
+  out->document_denied = self_denied;
   ch_free(b.cands);
   ch_map_release(&b.seen_defs, NULL);
   ch_map_release(&b.receivers, NULL);

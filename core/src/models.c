@@ -6,7 +6,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "chorus/context.h"
+#include "chorus/guard.h"
 #include "chorus/http.h"
+#include "chorus/index.h"
 #include "chorus/stream.h"
 
 #define DEFAULT_MAX_TOKENS 128u
@@ -1551,4 +1554,130 @@ ch_status ch_models_check(ch_models *self, ch_model *model,
                                        check);
   }
   return CH_OK;
+}
+
+/* ---- what a model is sent ------------------------------------------------ */
+
+#define PREPARE_DEFAULT_BUDGET 2048
+
+/* The part of abs below root ("src/a.c"), or abs itself. */
+static const char *below_root(const char *abs, const char *root) {
+  size_t n = root ? strlen(root) : 0;
+  if(n && strncmp(abs, root, n) == 0 && abs[n] == '/') return abs + n + 1;
+  return abs;
+}
+
+ch_status ch_model_prepare(const ch_model *model,
+                           const ch_model_prepare_input *in,
+                           ch_model_request *request, ch_model_prepared *held,
+                           ch_buf *error) {
+  memset(held, 0, sizeof(*held));
+  memset(request, 0, sizeof(*request));
+  if(!in->text || in->cursor > in->len) {
+    ch_buf_append_str(error, "cursor past the end of the document");
+    return CH_ERR_INVALID;
+  }
+  request->path = in->path;
+  request->language = in->lang ? in->lang->name : NULL;
+  request->cursor = in->cursor;
+  /* Nothing leaves the process: the model reads the document itself. */
+  if(!model->provider->build) {
+    request->prefix = in->text;
+    request->prefix_len = in->cursor;
+    request->suffix = in->text + in->cursor;
+    request->suffix_len = in->len - in->cursor;
+    return CH_OK;
+  }
+  if(!in->snapshot || !in->engine) {
+    ch_buf_append_str(error, "no index to build the context from");
+    return CH_ERR_INVALID;
+  }
+  ch_context_request creq = {
+      .path = in->path,
+      .lang = in->lang,
+      .text = in->text,
+      .len = in->len,
+      .cursor = in->cursor,
+      .budget = in->budget ? in->budget : PREPARE_DEFAULT_BUDGET,
+  };
+  ch_context_options opt = {
+      .prefix_ratio = in->prefix_ratio,
+      .remote = model->config.remote,
+      .guard = in->guard,
+  };
+  held->context = ch_calloc(1, sizeof(*held->context));
+  ch_status st = ch_context_build(in->engine, in->snapshot, &creq, &opt,
+                                  held->context);
+  if(st) {
+    ch_buf_appendf(error, "context: %s", ch_strerror(st));
+    return st;
+  }
+  const ch_context *ctx = held->context;
+  if(ctx->document_denied) {
+    ch_buf_appendf(error, "the guard keeps %s from every model (deny globs)",
+                   in->path);
+    return CH_ERR_STATE;
+  }
+  uint32_t id;
+  const char *root = NULL;
+  if(ch_snapshot_lookup(in->snapshot, in->path, &id))
+    root = ch_snapshot_root(in->snapshot, id);
+  /* Models see paths inside the repository, not where it lives. */
+  request->path = below_root(in->path, root);
+  if(ctx->redactions.total)
+    ch_log_info("guard: redacted %zu secret(s) in the context for model "
+                "'%s'", ctx->redactions.total, model->config.name);
+
+  /* Windows become prefix and suffix; the rest becomes files, the snippets
+   * of one file (consecutive: the context is ordered by path) merged. */
+  ch_buf texts;
+  ch_buf_init(&texts, SIZE_MAX);
+  size_t *starts = ch_malloc((ctx->count + 1) * sizeof(size_t));
+  held->files = ch_calloc(ctx->count + 1, sizeof(ch_prompt_file));
+  for(size_t i = 0; i < ctx->count; i++) {
+    const ch_snippet *sn = &ctx->snippets[i];
+    if(sn->kind == CH_SNIPPET_PREFIX) {
+      request->prefix = sn->text;
+      request->prefix_len = sn->len;
+      continue;
+    }
+    if(sn->kind == CH_SNIPPET_SUFFIX) {
+      request->suffix = sn->text;
+      request->suffix_len = sn->len;
+      continue;
+    }
+    const char *rel = below_root(sn->path, root);
+    ch_prompt_file *last =
+        held->nfiles ? &held->files[held->nfiles - 1] : NULL;
+    if(!last || strcmp(last->path, rel) != 0) {
+      last = &held->files[held->nfiles];
+      last->path = rel;
+      starts[held->nfiles++] = texts.len;
+    } else {
+      ch_buf_append_str(&texts, "\n");
+    }
+    ch_buf_append(&texts, sn->text, sn->len);
+  }
+  starts[held->nfiles] = texts.len;
+  held->texts = ch_buf_detach(&texts, NULL);
+  if(!held->texts) held->texts = ch_strdup("");
+  for(size_t i = 0; i < held->nfiles; i++) {
+    held->files[i].text = held->texts + starts[i];
+    held->files[i].len = starts[i + 1] - starts[i];
+  }
+  ch_free(starts);
+  if(!request->prefix) request->prefix = "";
+  request->files = held->files;
+  request->nfiles = held->nfiles;
+  return CH_OK;
+}
+
+void ch_model_prepared_release(ch_model_prepared *self) {
+  if(self->context) {
+    ch_context_release(self->context);
+    ch_free(self->context);
+  }
+  ch_free(self->files);
+  ch_free(self->texts);
+  memset(self, 0, sizeof(*self));
 }

@@ -20,6 +20,12 @@
  *                 ("config.json: models[2].provider: unknown provider ...")
  *                 and skipped, the other entries load. A source that has a
  *                 "models" field replaces the whole list.
+ *   guard         {"deny": [...], "denyExtra": [...], "redactLocal": bool}:
+ *                 files no model may see, and whether text for local models
+ *                 is redacted too (chorus/guard.h)
+ *   context       {"budget": tokens, "prefixRatio": 0..1}: the size of the
+ *                 context sent to models that take text (default 2048
+ *                 tokens) and the share of the window before the cursor
  *
  * Threads: a ch_config is plain data; copy it to share it.
  */
@@ -28,6 +34,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "chorus/guard.h"
 #include "chorus/util.h"
 
 typedef struct ch_model_config ch_model_config; /* chorus/models.h */
@@ -40,6 +47,9 @@ typedef struct ch_config {
   ch_model_config *models; /* owned array of nmodels valid entries */
   size_t nmodels;
   bool has_models; /* some source had a "models" field */
+  ch_guard_options_owned guard; /* .options goes to ch_guard_new */
+  uint32_t context_budget;      /* tokens; 0: the default */
+  double context_prefix_ratio;  /* 0: the default */
 } ch_config;
 
 /* Defaults: log level info, unset; no extra ignores; default size limit. */

@@ -105,6 +105,8 @@ typedef struct ch_context {
   uint32_t budget;
   uint32_t tokens; /* sum of snippets' tokens, <= budget */
   ch_context_redactions redactions;
+  /* The guard denies the document itself: nothing of it is included. */
+  bool document_denied;
   uint64_t elapsed_ns;
   struct ch_context_arena *arena; /* private: owns every string */
 } ch_context;

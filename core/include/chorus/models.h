@@ -341,6 +341,52 @@ void ch_model_call_done(ch_model_call *self);
 const char *ch_model_call_text(const ch_model_call *self, size_t *len);
 void ch_model_call_set_text(ch_model_call *self, const char *text, size_t len);
 
+/* ---- what a model is sent ----------------------------------------------
+ * ch_model_prepare turns a document and a cursor into a request for one
+ * model. A provider that sends text over the network gets the context
+ * engine's budgeted snippets (chorus/context.h): the windows around the
+ * cursor as prefix and suffix, every other snippet as a file (snippets of
+ * one file merged, paths relative to the document's root), redacted by the
+ * guard when the model is remote (or redactLocal is set). A provider that
+ * sends nothing anywhere (builtin) gets the document as it is. */
+typedef struct ch_snapshot ch_snapshot;
+typedef struct ch_context_engine ch_context_engine;
+typedef struct ch_guard ch_guard;
+typedef struct ch_language ch_language;
+
+typedef struct ch_model_prepare_input {
+  const ch_snapshot *snapshot; /* required for providers that send text */
+  ch_context_engine *engine;   /* required for providers that send text */
+  const ch_guard *guard;       /* NULL: no path policy, no redaction */
+  const char *path;            /* absolute path of the document */
+  const ch_language *lang;     /* may be NULL */
+  const char *text;            /* the document's current text */
+  uint32_t len;
+  uint32_t cursor;             /* byte offset into text */
+  uint32_t budget;             /* tokens for the context; 0: 2048 */
+  double prefix_ratio;         /* 0: the engine's default */
+} ch_model_prepare_input;
+
+/* What a prepared request points into; release it after ch_models_complete
+ * returned (the request is copied there). */
+typedef struct ch_model_prepared {
+  struct ch_context *context; /* the context sent, or NULL (builtin) */
+  ch_prompt_file *files;
+  size_t nfiles;
+  char *texts; /* the merged texts of files */
+} ch_model_prepared;
+
+/* Fills *request for `model` (pointers into `in` and *held). Returns
+ * CH_ERR_STATE with a message in error when the guard denies the document
+ * itself (nothing of it may reach a model), CH_ERR_INVALID for a missing
+ * snapshot or engine or a cursor past the text. *held must be released
+ * with ch_model_prepared_release whatever the result. */
+ch_status ch_model_prepare(const ch_model *model,
+                           const ch_model_prepare_input *in,
+                           ch_model_request *request, ch_model_prepared *held,
+                           ch_buf *error);
+void ch_model_prepared_release(ch_model_prepared *self);
+
 /* ---- health checks (`chorus doctor`) ------------------------------------ */
 typedef enum ch_model_health_state {
   CH_HEALTH_OK = 0,
