@@ -437,6 +437,9 @@ uint32_t ch_model_max_tokens(const ch_model *model,
  * usage, error. */
 ch_status ch_provider_openai_parse_chunk(ch_model_call *call, const char *data,
                                          size_t len);
+/* The same as a provider's parse_event (the event name is not used). */
+ch_status ch_provider_openai_parse_event(ch_model_call *call, const char *event,
+                                         const char *data, size_t len);
 /* True when a model list body (OpenAI/Anthropic/Mistral "data": [{"id"}],
  * or Ollama "models": [{"name"}]) names model. */
 bool ch_model_list_has(const char *body, size_t len, const char *model);
@@ -473,6 +476,9 @@ cJSON *ch_model_call_parse(ch_model_call *call, const char *data, size_t len);
  * (ch_model_error_text). Returns CH_ERR_STATE, which ends the stream. */
 ch_status ch_model_call_fail_server(ch_model_call *call, const char *body,
                                     size_t len);
+/* ch_model_call_emit of a piece of text in a JSON tree (borrowed, may be
+ * NULL): CH_OK without emitting when it is not a string or is empty. */
+ch_status ch_model_call_emit_json(ch_model_call *call, const cJSON *text);
 /* Reports token counts from the numbers obj[in_field] and obj[out_field]
  * (obj borrowed, may be NULL); a missing or non-number field stays
  * unknown. */

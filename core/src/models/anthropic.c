@@ -65,9 +65,7 @@ static ch_status parse_event(ch_model_call *call, const char *event,
   } else if(strcmp(t, "content_block_start") == 0) {
     const cJSON *block = cJSON_GetObjectItemCaseSensitive(j, "content_block");
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(block, "text");
-    if(cJSON_IsString(text) && text->valuestring[0])
-      st = ch_model_call_emit(call, text->valuestring,
-                              strlen(text->valuestring));
+    st = ch_model_call_emit_json(call, text);
   } else if(strcmp(t, "content_block_delta") == 0) {
     const cJSON *delta = cJSON_GetObjectItemCaseSensitive(j, "delta");
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(delta, "type");

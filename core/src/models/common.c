@@ -68,6 +68,11 @@ ch_status ch_model_call_fail_server(ch_model_call *call, const char *body,
   return CH_ERR_STATE;
 }
 
+ch_status ch_model_call_emit_json(ch_model_call *call, const cJSON *text) {
+  if(!cJSON_IsString(text) || !text->valuestring[0]) return CH_OK;
+  return ch_model_call_emit(call, text->valuestring, strlen(text->valuestring));
+}
+
 static int64_t count(const cJSON *obj, const char *field) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
   return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;

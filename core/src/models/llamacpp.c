@@ -73,8 +73,7 @@ static ch_status parse_event(ch_model_call *call, const char *event,
     return ch_model_call_fail_server(call, data, len);
   }
   const cJSON *text = cJSON_GetObjectItemCaseSensitive(j, "content");
-  if(cJSON_IsString(text) && text->valuestring[0])
-    st = ch_model_call_emit(call, text->valuestring, strlen(text->valuestring));
+  st = ch_model_call_emit_json(call, text);
   const cJSON *stop = cJSON_GetObjectItemCaseSensitive(j, "stop");
   if(cJSON_IsTrue(stop)) {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "stop_type");

@@ -40,17 +40,12 @@ static ch_status build(const ch_model *model, const ch_model_request *req,
   return st;
 }
 
-static ch_status parse_event(ch_model_call *call, const char *event,
-                             const char *data, size_t len) {
-  return ch_provider_openai_parse_chunk(call, data, len);
-}
-
 const ch_provider ch_provider_mistral = {
     .name = "mistral-fim",
     .needs_endpoint = true,
     .check = check,
     .build = build,
-    .parse_event = parse_event,
+    .parse_event = ch_provider_openai_parse_event,
     .health_build = ch_model_health_models,
     .health_parse = ch_model_health_listed,
 };

@@ -79,8 +79,7 @@ static ch_status parse_event(ch_model_call *call, const char *event,
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "message");
     text = cJSON_GetObjectItemCaseSensitive(msg, "content");
   }
-  if(cJSON_IsString(text) && text->valuestring[0])
-    st = ch_model_call_emit(call, text->valuestring, strlen(text->valuestring));
+  st = ch_model_call_emit_json(call, text);
   const cJSON *done = cJSON_GetObjectItemCaseSensitive(j, "done");
   if(cJSON_IsTrue(done)) {
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(j, "done_reason");

@@ -69,9 +69,8 @@ ch_status ch_provider_openai_parse_chunk(ch_model_call *call, const char *data,
       if(!delta) delta = cJSON_GetObjectItemCaseSensitive(choice, "message");
       text = cJSON_GetObjectItemCaseSensitive(delta, "content");
     }
-    if(cJSON_IsString(text))
-      st = ch_model_call_emit(call, text->valuestring,
-                              strlen(text->valuestring));
+    /* An empty piece adds nothing: skipping it is the same answer. */
+    st = ch_model_call_emit_json(call, text);
     const cJSON *fr = cJSON_GetObjectItemCaseSensitive(choice,
                                                        "finish_reason");
     if(cJSON_IsString(fr)) ch_model_call_finish_reason(call, fr->valuestring);
@@ -88,8 +87,8 @@ ch_status ch_provider_openai_parse_chunk(ch_model_call *call, const char *data,
   return st == CH_ERR_STATE ? CH_OK : st;
 }
 
-static ch_status parse_event(ch_model_call *call, const char *event,
-                             const char *data, size_t len) {
+ch_status ch_provider_openai_parse_event(ch_model_call *call, const char *event,
+                                         const char *data, size_t len) {
   return ch_provider_openai_parse_chunk(call, data, len);
 }
 
@@ -97,7 +96,7 @@ const ch_provider ch_provider_openai = {
     .name = "openai",
     .needs_endpoint = true,
     .build = build,
-    .parse_event = parse_event,
+    .parse_event = ch_provider_openai_parse_event,
     .health_build = ch_model_health_models,
     .health_parse = ch_model_health_listed,
 };
