@@ -772,6 +772,138 @@ static void test_model_lists(void **state) {
                       "content_filter");
 }
 
+/* ---- health checks ------------------------------------------------------- */
+
+/* The health request of model `name`: method, then path and headers in
+ * path / headers (initialised here; the caller releases them). */
+static const char *health_request(ch_models *models, const char *name,
+                                  const char *key, ch_buf *path,
+                                  ch_buf *headers) {
+  ch_model *m = ch_models_find(models, name);
+  assert_non_null(m);
+  ch_provider_http h;
+  memset(&h, 0, sizeof(h));
+  ch_buf_init(&h.path, 4096);
+  ch_buf_init(&h.body, 4096);
+  ch_buf_init(&h.headers, 4096);
+  assert_int_equal(ch_model_provider(m)->health_build(m, key, &h), CH_OK);
+  assert_int_equal(h.body.len, 0);
+  *path = h.path;
+  *headers = h.headers;
+  ch_buf_release(&h.body);
+  return h.method;
+}
+
+/* The verdict of model `name`'s provider on a model list body, with its
+ * message in message (initialised here; the caller releases it). */
+static ch_status health_verdict(ch_models *models, const char *name,
+                                const char *body, ch_buf *message) {
+  ch_model *m = ch_models_find(models, name);
+  assert_non_null(m);
+  ch_buf_init(message, 1024);
+  return ch_model_provider(m)->health_parse(m, body, strlen(body), message);
+}
+
+static void test_health_requests(void **state) {
+  ch_models *models = models_from(ALL_MODELS, NULL);
+  ch_buf path, headers;
+  assert_string_equal(health_request(models, "oa", "sk-1", &path, &headers),
+                      "GET");
+  assert_string_equal(str(&path), "/v1/models");
+  assert_string_equal(str(&headers), "Authorization: Bearer sk-1\n");
+  ch_buf_release(&path);
+  ch_buf_release(&headers);
+  /* The endpoint already ends in /v1; no key, no header. */
+  health_request(models, "vllm", NULL, &path, &headers);
+  assert_string_equal(str(&path), "/models");
+  assert_string_equal(str(&headers), "");
+  ch_buf_release(&path);
+  ch_buf_release(&headers);
+  health_request(models, "chat", "k", &path, &headers);
+  assert_string_equal(str(&path), "/v1/models");
+  assert_string_equal(str(&headers), "Authorization: Bearer k\n");
+  ch_buf_release(&path);
+  ch_buf_release(&headers);
+  health_request(models, "mi", "mk", &path, &headers);
+  assert_string_equal(str(&path), "/v1/models");
+  assert_string_equal(str(&headers), "Authorization: Bearer mk\n");
+  ch_buf_release(&path);
+  ch_buf_release(&headers);
+  health_request(models, "an", "sk-ant", &path, &headers);
+  assert_string_equal(str(&path), "/v1/models");
+  assert_string_equal(str(&headers),
+                      "x-api-key: sk-ant\nanthropic-version: 2023-06-01\n");
+  ch_buf_release(&path);
+  ch_buf_release(&headers);
+  health_request(models, "ol", "proxy", &path, &headers);
+  assert_string_equal(str(&path), "/api/tags");
+  assert_string_equal(str(&headers), "Authorization: Bearer proxy\n");
+  ch_buf_release(&path);
+  ch_buf_release(&headers);
+  health_request(models, "lc", NULL, &path, &headers);
+  assert_string_equal(str(&path), "/health");
+  assert_string_equal(str(&headers), "");
+  ch_buf_release(&path);
+  ch_buf_release(&headers);
+  /* llama.cpp's /health says all there is: any 2xx is fine. */
+  assert_null(ch_model_provider(ch_models_find(models, "lc"))->health_parse);
+  ch_models_free(models);
+}
+
+static void test_health_verdicts(void **state) {
+  static const char listed[] =
+      "{\"data\":[{\"id\":\"m\"},{\"id\":\"claude\"},"
+      "{\"id\":\"codestral-latest\"}]}";
+  static const char empty[] = "{\"data\":[]}";
+  ch_models *models = models_from(
+      "[{\"name\": \"alias\", \"provider\": \"anthropic\", \"endpoint\": "
+      "\"https://api.anthropic.com\", \"model\": \"claude-3-5-haiku-latest\"},"
+      " {\"name\": \"noid\", \"provider\": \"openai\", \"endpoint\": "
+      "\"http://127.0.0.1:8000\"}]",
+      NULL);
+  ch_models *all = models_from(ALL_MODELS, NULL);
+  ch_buf msg;
+  const char *const served[] = {"oa", "chat", "an", "mi"};
+  for(size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++) {
+    assert_int_equal(health_verdict(all, served[i], listed, &msg), CH_OK);
+    assert_string_equal(str(&msg), "");
+    ch_buf_release(&msg);
+  }
+  assert_int_equal(health_verdict(all, "oa", empty, &msg), CH_ERR_NOT_FOUND);
+  assert_string_equal(str(&msg), "the server does not list 'm'");
+  ch_buf_release(&msg);
+  assert_int_equal(health_verdict(all, "chat", empty, &msg),
+                   CH_ERR_NOT_FOUND);
+  assert_string_equal(str(&msg), "the server does not list 'm'");
+  ch_buf_release(&msg);
+  assert_int_equal(health_verdict(all, "an", empty, &msg), CH_ERR_NOT_FOUND);
+  assert_string_equal(str(&msg), "the server does not list 'claude'");
+  ch_buf_release(&msg);
+  /* Mistral lists its aliases; only Anthropic's are taken unlisted. */
+  assert_int_equal(health_verdict(all, "mi", empty, &msg), CH_ERR_NOT_FOUND);
+  assert_string_equal(str(&msg),
+                      "the server does not list 'codestral-latest'");
+  ch_buf_release(&msg);
+  assert_int_equal(health_verdict(models, "alias", empty, &msg), CH_OK);
+  ch_buf_release(&msg);
+  /* Without a model id there is nothing to look for. */
+  assert_int_equal(health_verdict(models, "noid", empty, &msg), CH_OK);
+  ch_buf_release(&msg);
+  assert_int_equal(
+      health_verdict(all, "ol", "{\"models\":[{\"name\":\"sc:latest\"}]}",
+                     &msg),
+      CH_ERR_NOT_FOUND);
+  assert_string_equal(str(&msg), "'qwen' is not pulled (ollama pull qwen)");
+  ch_buf_release(&msg);
+  assert_int_equal(
+      health_verdict(all, "ol", "{\"models\":[{\"name\":\"qwen:latest\"}]}",
+                     &msg),
+      CH_OK);
+  ch_buf_release(&msg);
+  ch_models_free(all);
+  ch_models_free(models);
+}
+
 static void on_result_stop(void *userdata, const ch_model_result *r) {
   on_result(userdata, r);
   ch_loop_stop(loop);
@@ -866,6 +998,8 @@ int main(void) {
       cmocka_unit_test(test_error_text_shapes),
       cmocka_unit_test(test_classify_http_failures),
       cmocka_unit_test(test_model_lists),
+      cmocka_unit_test(test_health_requests),
+      cmocka_unit_test(test_health_verdicts),
       cmocka_unit_test(test_missing_key_is_config_error),
       cmocka_unit_test(test_cancel_before_result),
   };
