@@ -457,6 +457,11 @@ const char *ch_model_normal_finish(const char *reason);
 /* Appends "Authorization: Bearer <api_key>" to out->headers; nothing when
  * api_key is NULL. */
 void ch_model_add_bearer(ch_provider_http *out, const char *api_key);
+/* The request line of OpenAI-shaped APIs: POST to route under "/v1" (see
+ * ch_model_api_path) with a bearer key, answered with server-sent events.
+ * The body is the caller's. */
+void ch_model_api_post(const ch_model *model, const char *route,
+                       const char *api_key, ch_provider_http *out);
 /* The prompt of APIs that take the suffix in a field of its own: the other
  * files as one block (ch_prompt_files_block), then the prefix. Appended to
  * out; CH_ERR_TOO_LARGE when out's maximum is passed. */

@@ -12,6 +12,14 @@ void ch_model_add_bearer(ch_provider_http *out, const char *api_key) {
     ch_buf_appendf(&out->headers, "Authorization: Bearer %s\n", api_key);
 }
 
+void ch_model_api_post(const ch_model *model, const char *route,
+                       const char *api_key, ch_provider_http *out) {
+  out->method = "POST";
+  out->stream = CH_STREAM_SSE;
+  ch_model_api_path(model, "/v1", route, &out->path);
+  ch_model_add_bearer(out, api_key);
+}
+
 ch_status ch_model_prefix_prompt(const ch_model_request *request, ch_buf *out) {
   ch_prompt_input in;
   ch_model_prompt_input(request, &in);

@@ -1,7 +1,5 @@
 /* mistral.c: POST /v1/fim/completions (Codestral), prompt + suffix, streamed
  * as server-sent events with chat-shaped chunks. */
-#include <string.h>
-
 #include "chorus/models.h"
 
 static ch_status check(const ch_model_config *config, ch_buf *problem) {
@@ -15,10 +13,7 @@ static ch_status build(const ch_model *model, const ch_model_request *req,
                        const char *api_key, ch_provider_http *out,
                        ch_buf *error) {
   const ch_model_config *c = ch_model_config_of(model);
-  out->method = "POST";
-  out->stream = CH_STREAM_SSE;
-  ch_model_api_path(model, "/v1", "/fim/completions", &out->path);
-  ch_model_add_bearer(out, api_key);
+  ch_model_api_post(model, "/fim/completions", api_key, out);
   ch_buf prompt;
   ch_buf_init(&prompt, out->body.max);
   ch_status st = ch_model_prefix_prompt(req, &prompt);

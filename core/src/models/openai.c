@@ -15,10 +15,7 @@ static ch_status build(const ch_model *model, const ch_model_request *req,
                        const char *api_key, ch_provider_http *out,
                        ch_buf *error) {
   const ch_model_config *c = ch_model_config_of(model);
-  out->method = "POST";
-  out->stream = CH_STREAM_SSE;
-  ch_model_api_path(model, "/v1", "/completions", &out->path);
-  ch_model_add_bearer(out, api_key);
+  ch_model_api_post(model, "/completions", api_key, out);
   ch_buf prompt;
   ch_buf_init(&prompt, out->body.max);
   ch_status st = CH_OK;

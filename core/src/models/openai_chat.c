@@ -1,17 +1,12 @@
 /* openai_chat.c: POST /v1/chat/completions with a hole-filling prompt; the
  * code is extracted from the reply once it is complete. */
-#include <string.h>
-
 #include "chorus/models.h"
 
 static ch_status build(const ch_model *model, const ch_model_request *req,
                        const char *api_key, ch_provider_http *out,
                        ch_buf *error) {
   const ch_model_config *c = ch_model_config_of(model);
-  out->method = "POST";
-  out->stream = CH_STREAM_SSE;
-  ch_model_api_path(model, "/v1", "/chat/completions", &out->path);
-  ch_model_add_bearer(out, api_key);
+  ch_model_api_post(model, "/chat/completions", api_key, out);
   cJSON *o = cJSON_CreateObject();
   if(c->model) cJSON_AddStringToObject(o, "model", c->model);
   ch_status st = ch_model_json_add_chat(o, req, false, out->body.max, error);
