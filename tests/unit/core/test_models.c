@@ -98,6 +98,16 @@ static void on_result(void *userdata, const ch_model_result *r) {
   o->out = r->tokens_out;
 }
 
+/* A replay that ended well, with this text, finish reason and usage. */
+static void expect_answer(const outcome *o, const char *text,
+                          const char *finish, int64_t in, int64_t out) {
+  assert_int_equal(o->error, CH_MODEL_OK);
+  assert_string_equal(o->text, text);
+  assert_string_equal(o->finish, finish);
+  assert_int_equal(o->in, in);
+  assert_int_equal(o->out, out);
+}
+
 /* Replays body in every chunk size from 1 to 9 and whole; every run must
  * give the same outcome, which is returned. */
 static outcome replay_all(ch_models *models, const char *name,
@@ -448,11 +458,7 @@ static void test_parse_openai_sse(void **state) {
       "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,"
       "\"completion_tokens\":3}}\n\n"
       "data: [DONE]\n\n");
-  assert_int_equal(o.error, CH_MODEL_OK);
-  assert_string_equal(o.text, "return a + b;");
-  assert_string_equal(o.finish, "length");
-  assert_int_equal(o.in, 9);
-  assert_int_equal(o.out, 3);
+  expect_answer(&o, "return a + b;", "length", 9, 3);
   ch_models_free(models);
 }
 
@@ -491,11 +497,7 @@ static void test_parse_anthropic_events(void **state) {
       "{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":5}}\n\n"
       "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
   outcome o = replay_all(models, "an", ok);
-  assert_int_equal(o.error, CH_MODEL_OK);
-  assert_string_equal(o.text, "return a + b;");
-  assert_string_equal(o.finish, "stop");
-  assert_int_equal(o.in, 12);
-  assert_int_equal(o.out, 5);
+  expect_answer(&o, "return a + b;", "stop", 12, 5);
 
   o = replay_all(models, "an",
                  "event: message_start\ndata: {\"type\":\"message_start\","
@@ -515,11 +517,7 @@ static void test_parse_ollama_ndjson(void **state) {
       "{\"response\":\" a + b;\",\"done\":false}\n\n"
       "{\"response\":\"\",\"done\":true,\"done_reason\":\"stop\","
       "\"prompt_eval_count\":20,\"eval_count\":4}\n");
-  assert_int_equal(o.error, CH_MODEL_OK);
-  assert_string_equal(o.text, "return a + b;");
-  assert_string_equal(o.finish, "stop");
-  assert_int_equal(o.in, 20);
-  assert_int_equal(o.out, 4);
+  expect_answer(&o, "return a + b;", "stop", 20, 4);
   o = replay_all(models, "ol",
                  "{\"response\":\"ret\",\"done\":false}\n"
                  "{\"error\":\"model ran out of memory\"}\n");
@@ -537,11 +535,7 @@ static void test_parse_llamacpp_and_mistral(void **state) {
       "data: {\"content\":\" + b;\",\"stop\":false}\n\n"
       "data: {\"content\":\"\",\"stop\":true,\"stop_type\":\"limit\","
       "\"timings\":{\"prompt_n\":30,\"predicted_n\":16}}\n\n");
-  assert_int_equal(o.error, CH_MODEL_OK);
-  assert_string_equal(o.text, "return a + b;");
-  assert_string_equal(o.finish, "length");
-  assert_int_equal(o.in, 30);
-  assert_int_equal(o.out, 16);
+  expect_answer(&o, "return a + b;", "length", 30, 16);
   o = replay_all(
       models, "mi",
       "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x = 1\"},"
@@ -774,24 +768,18 @@ static void test_model_lists(void **state) {
 
 /* ---- health checks ------------------------------------------------------- */
 
-/* The health request of model `name`: method, then path and headers in
- * path / headers (initialised here; the caller releases them). */
-static const char *health_request(ch_models *models, const char *name,
-                                  const char *key, ch_buf *path,
-                                  ch_buf *headers) {
+/* The health request of model `name` in b (release with built_release). */
+static void build_health(ch_models *models, const char *name, const char *key,
+                         built *b) {
+  memset(b, 0, sizeof(*b));
+  ch_buf_init(&b->http.path, 4096);
+  ch_buf_init(&b->http.body, 4096);
+  ch_buf_init(&b->http.headers, 4096);
+  ch_buf_init(&b->error, 1024);
   ch_model *m = ch_models_find(models, name);
   assert_non_null(m);
-  ch_provider_http h;
-  memset(&h, 0, sizeof(h));
-  ch_buf_init(&h.path, 4096);
-  ch_buf_init(&h.body, 4096);
-  ch_buf_init(&h.headers, 4096);
-  assert_int_equal(ch_model_provider(m)->health_build(m, key, &h), CH_OK);
-  assert_int_equal(h.body.len, 0);
-  *path = h.path;
-  *headers = h.headers;
-  ch_buf_release(&h.body);
-  return h.method;
+  assert_int_equal(ch_model_provider(m)->health_build(m, key, &b->http), CH_OK);
+  assert_int_equal(b->http.body.len, 0);
 }
 
 /* The verdict of model `name`'s provider on a model list body, with its
@@ -806,54 +794,49 @@ static ch_status health_verdict(ch_models *models, const char *name,
 
 static void test_health_requests(void **state) {
   ch_models *models = models_from(ALL_MODELS, NULL);
-  ch_buf path, headers;
-  assert_string_equal(health_request(models, "oa", "sk-1", &path, &headers),
-                      "GET");
-  assert_string_equal(str(&path), "/v1/models");
-  assert_string_equal(str(&headers), "Authorization: Bearer sk-1\n");
-  ch_buf_release(&path);
-  ch_buf_release(&headers);
+  built b;
+  build_health(models, "oa", "sk-1", &b);
+  assert_string_equal(b.http.method, "GET");
+  assert_string_equal(str(&b.http.path), "/v1/models");
+  assert_string_equal(str(&b.http.headers), "Authorization: Bearer sk-1\n");
+  built_release(&b);
   /* The endpoint already ends in /v1; no key, no header. */
-  health_request(models, "vllm", NULL, &path, &headers);
-  assert_string_equal(str(&path), "/models");
-  assert_string_equal(str(&headers), "");
-  ch_buf_release(&path);
-  ch_buf_release(&headers);
-  health_request(models, "chat", "k", &path, &headers);
-  assert_string_equal(str(&path), "/v1/models");
-  assert_string_equal(str(&headers), "Authorization: Bearer k\n");
-  ch_buf_release(&path);
-  ch_buf_release(&headers);
-  health_request(models, "mi", "mk", &path, &headers);
-  assert_string_equal(str(&path), "/v1/models");
-  assert_string_equal(str(&headers), "Authorization: Bearer mk\n");
-  ch_buf_release(&path);
-  ch_buf_release(&headers);
-  health_request(models, "an", "sk-ant", &path, &headers);
-  assert_string_equal(str(&path), "/v1/models");
-  assert_string_equal(str(&headers),
+  build_health(models, "vllm", NULL, &b);
+  assert_string_equal(str(&b.http.path), "/models");
+  assert_string_equal(str(&b.http.headers), "");
+  built_release(&b);
+  build_health(models, "chat", "k", &b);
+  assert_string_equal(str(&b.http.path), "/v1/models");
+  assert_string_equal(str(&b.http.headers), "Authorization: Bearer k\n");
+  built_release(&b);
+  build_health(models, "mi", "mk", &b);
+  assert_string_equal(str(&b.http.path), "/v1/models");
+  assert_string_equal(str(&b.http.headers), "Authorization: Bearer mk\n");
+  built_release(&b);
+  build_health(models, "an", "sk-ant", &b);
+  assert_string_equal(b.http.method, "GET");
+  assert_string_equal(str(&b.http.path), "/v1/models");
+  assert_string_equal(str(&b.http.headers),
                       "x-api-key: sk-ant\nanthropic-version: 2023-06-01\n");
-  ch_buf_release(&path);
-  ch_buf_release(&headers);
-  health_request(models, "ol", "proxy", &path, &headers);
-  assert_string_equal(str(&path), "/api/tags");
-  assert_string_equal(str(&headers), "Authorization: Bearer proxy\n");
-  ch_buf_release(&path);
-  ch_buf_release(&headers);
-  health_request(models, "lc", NULL, &path, &headers);
-  assert_string_equal(str(&path), "/health");
-  assert_string_equal(str(&headers), "");
-  ch_buf_release(&path);
-  ch_buf_release(&headers);
+  built_release(&b);
+  build_health(models, "ol", "proxy", &b);
+  assert_string_equal(b.http.method, "GET");
+  assert_string_equal(str(&b.http.path), "/api/tags");
+  assert_string_equal(str(&b.http.headers), "Authorization: Bearer proxy\n");
+  built_release(&b);
+  build_health(models, "lc", NULL, &b);
+  assert_string_equal(b.http.method, "GET");
+  assert_string_equal(str(&b.http.path), "/health");
+  assert_string_equal(str(&b.http.headers), "");
+  built_release(&b);
   /* llama.cpp's /health says all there is: any 2xx is fine. */
   assert_null(ch_model_provider(ch_models_find(models, "lc"))->health_parse);
   ch_models_free(models);
 }
 
 static void test_health_verdicts(void **state) {
-  static const char listed[] =
-      "{\"data\":[{\"id\":\"m\"},{\"id\":\"claude\"},"
-      "{\"id\":\"codestral-latest\"}]}";
+  static const char listed[] = "{\"data\":[{\"id\":\"m\"},{\"id\":\"claude\"},"
+                               "{\"id\":\"codestral-latest\"}]}";
   static const char empty[] = "{\"data\":[]}";
   ch_models *models = models_from(
       "[{\"name\": \"alias\", \"provider\": \"anthropic\", \"endpoint\": "
@@ -872,8 +855,7 @@ static void test_health_verdicts(void **state) {
   assert_int_equal(health_verdict(all, "oa", empty, &msg), CH_ERR_NOT_FOUND);
   assert_string_equal(str(&msg), "the server does not list 'm'");
   ch_buf_release(&msg);
-  assert_int_equal(health_verdict(all, "chat", empty, &msg),
-                   CH_ERR_NOT_FOUND);
+  assert_int_equal(health_verdict(all, "chat", empty, &msg), CH_ERR_NOT_FOUND);
   assert_string_equal(str(&msg), "the server does not list 'm'");
   ch_buf_release(&msg);
   assert_int_equal(health_verdict(all, "an", empty, &msg), CH_ERR_NOT_FOUND);
@@ -881,24 +863,23 @@ static void test_health_verdicts(void **state) {
   ch_buf_release(&msg);
   /* Mistral lists its aliases; only Anthropic's are taken unlisted. */
   assert_int_equal(health_verdict(all, "mi", empty, &msg), CH_ERR_NOT_FOUND);
-  assert_string_equal(str(&msg),
-                      "the server does not list 'codestral-latest'");
+  assert_string_equal(str(&msg), "the server does not list 'codestral-latest'");
   ch_buf_release(&msg);
   assert_int_equal(health_verdict(models, "alias", empty, &msg), CH_OK);
   ch_buf_release(&msg);
   /* Without a model id there is nothing to look for. */
   assert_int_equal(health_verdict(models, "noid", empty, &msg), CH_OK);
   ch_buf_release(&msg);
-  assert_int_equal(
-      health_verdict(all, "ol", "{\"models\":[{\"name\":\"sc:latest\"}]}",
-                     &msg),
-      CH_ERR_NOT_FOUND);
+  assert_int_equal(health_verdict(all, "ol",
+                                  "{\"models\":[{\"name\":\"sc:latest\"}]}",
+                                  &msg),
+                   CH_ERR_NOT_FOUND);
   assert_string_equal(str(&msg), "'qwen' is not pulled (ollama pull qwen)");
   ch_buf_release(&msg);
-  assert_int_equal(
-      health_verdict(all, "ol", "{\"models\":[{\"name\":\"qwen:latest\"}]}",
-                     &msg),
-      CH_OK);
+  assert_int_equal(health_verdict(all, "ol",
+                                  "{\"models\":[{\"name\":\"qwen:latest\"}]}",
+                                  &msg),
+                   CH_OK);
   ch_buf_release(&msg);
   ch_models_free(all);
   ch_models_free(models);
