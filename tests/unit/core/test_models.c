@@ -896,18 +896,28 @@ static void on_watchdog(ch_loop *l, void *userdata) {
   ch_loop_stop(l);
 }
 
-static void test_missing_key_is_config_error(void **state) {
-  ch_models *models = models_from(
-      "[{\"name\": \"k\", \"provider\": \"openai\", \"endpoint\": "
-      "\"http://127.0.0.1:9\", \"apiKeyEnv\": \"CHORUS_UNIT_NO_SUCH_VAR\"}]",
-      NULL);
+/* A model whose API key variable is never set. */
+static const char KEYLESS[] =
+    "[{\"name\": \"k\", \"provider\": \"openai\", \"endpoint\": "
+    "\"http://127.0.0.1:9\", \"apiKeyEnv\": \"CHORUS_UNIT_NO_SUCH_VAR\"}]";
+
+/* Starts a completion of model `name` whose result lands in *o (zeroed
+ * here) and stops the loop. The request dies here: the call copied it. */
+static ch_model_call *start(ch_models *models, const char *name, outcome *o) {
   ch_model_request req = request();
-  outcome o;
-  memset(&o, 0, sizeof(o));
+  memset(o, 0, sizeof(*o));
   ch_model_call *call = NULL;
-  assert_int_equal(ch_models_complete(models, ch_models_find(models, "k"),
-                                      &req, on_result_stop, &o, &call),
+  assert_int_equal(ch_models_complete(models, ch_models_find(models, name),
+                                      &req, on_result_stop, o, &call),
                    CH_OK);
+  assert_non_null(call);
+  return call;
+}
+
+static void test_missing_key_is_config_error(void **state) {
+  ch_models *models = models_from(KEYLESS, NULL);
+  outcome o;
+  start(models, "k", &o);
   assert_int_equal(o.calls, 0); /* never from inside the call */
   watchdog_fired = false;
   uint64_t wd = ch_loop_timer_start(loop, 5000, on_watchdog, NULL);
@@ -923,17 +933,9 @@ static void test_missing_key_is_config_error(void **state) {
 }
 
 static void test_cancel_before_result(void **state) {
-  ch_models *models = models_from(
-      "[{\"name\": \"k\", \"provider\": \"openai\", \"endpoint\": "
-      "\"http://127.0.0.1:9\", \"apiKeyEnv\": \"CHORUS_UNIT_NO_SUCH_VAR\"}]",
-      NULL);
-  ch_model_request req = request();
+  ch_models *models = models_from(KEYLESS, NULL);
   outcome o;
-  memset(&o, 0, sizeof(o));
-  ch_model_call *call = NULL;
-  assert_int_equal(ch_models_complete(models, ch_models_find(models, "k"),
-                                      &req, on_result_stop, &o, &call),
-                   CH_OK);
+  ch_model_call *call = start(models, "k", &o);
   ch_model_call_cancel(call);
   /* Run the loop a while: the cancelled call must never answer. */
   watchdog_fired = false;
