@@ -15,6 +15,7 @@
 #include "chorus/syntax.h"
 #include "chorus/text.h"
 #include "cli.h"
+#include "result_json.h"
 
 static const char complete_usage[] =
     "usage: chorus complete FILE:LINE:COL [--model NAME] [--json]\n"
@@ -41,37 +42,14 @@ static void print_result(cli_state *st, const ch_model_result *r) {
     cJSON_AddStringToObject(o, "provider", r->provider);
     if(r->error) {
       cJSON *e = cJSON_AddObjectToObject(o, "error");
-      cJSON_AddStringToObject(e, "kind", ch_model_error_name(r->error));
-      cJSON_AddStringToObject(e, "message", r->message);
-      if(r->error == CH_MODEL_TIMEOUT)
-        cJSON_AddStringToObject(e, "deadline",
-                                ch_model_deadline_name(r->deadline));
-      if(r->http_status)
-        cJSON_AddNumberToObject(e, "httpStatus", (double)r->http_status);
+      ch_result_json_error(e, r, r->message);
     } else {
       char *text = ch_strndup(r->text, r->len);
       cJSON_AddStringToObject(o, "text", text);
       ch_free(text);
       cJSON_AddStringToObject(o, "finishReason", r->finish_reason);
     }
-    cJSON *t = cJSON_AddObjectToObject(o, "timings");
-    if(r->first_byte_ms >= 0)
-      cJSON_AddNumberToObject(t, "firstByteMs", r->first_byte_ms);
-    else
-      cJSON_AddNullToObject(t, "firstByteMs");
-    cJSON_AddNumberToObject(t, "totalMs", r->total_ms);
-    cJSON_AddNumberToObject(o, "attempts", r->attempts);
-    if(r->tokens_in >= 0 || r->tokens_out >= 0) {
-      cJSON *u = cJSON_AddObjectToObject(o, "usage");
-      if(r->tokens_in >= 0)
-        cJSON_AddNumberToObject(u, "inputTokens", (double)r->tokens_in);
-      if(r->tokens_out >= 0)
-        cJSON_AddNumberToObject(u, "outputTokens", (double)r->tokens_out);
-    }
-    if(r->provenance[0])
-      cJSON_AddStringToObject(o, "provenance", r->provenance);
-    if(r->confidence >= 0)
-      cJSON_AddNumberToObject(o, "confidence", r->confidence);
+    ch_result_json_measures(o, r, true);
     char *s = cJSON_Print(o);
     puts(s);
     cJSON_free(s);

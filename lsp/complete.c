@@ -8,6 +8,7 @@
 #include "chorus/index.h"
 #include "chorus/models.h"
 #include "chorus/syntax.h"
+#include "result_json.h"
 #include "server_internal.h"
 #include "uri.h"
 
@@ -80,12 +81,7 @@ static void on_result(void *userdata, const ch_model_result *r) {
                            ch_model_error_name(r->error), r->message);
     /* The classification, for clients that act on it. */
     cJSON *data = cJSON_CreateObject();
-    cJSON_AddStringToObject(data, "kind", ch_model_error_name(r->error));
-    if(r->error == CH_MODEL_TIMEOUT)
-      cJSON_AddStringToObject(data, "deadline",
-                              ch_model_deadline_name(r->deadline));
-    if(r->http_status)
-      cJSON_AddNumberToObject(data, "httpStatus", (double)r->http_status);
+    ch_result_json_error(data, r, NULL);
     cJSON_AddStringToObject(data, "model", r->model);
     cJSON_AddStringToObject(data, "provider", r->provider);
     server_reply_error_data(self, p->id, CH_RPC_REQUEST_FAILED, message, data);
@@ -98,23 +94,8 @@ static void on_result(void *userdata, const ch_model_result *r) {
     cJSON_AddStringToObject(o, "model", r->model);
     cJSON_AddStringToObject(o, "provider", r->provider);
     cJSON_AddStringToObject(o, "finishReason", r->finish_reason);
-    cJSON *t = cJSON_AddObjectToObject(o, "timings");
-    if(r->first_byte_ms >= 0)
-      cJSON_AddNumberToObject(t, "firstByteMs", r->first_byte_ms);
-    else
-      cJSON_AddNullToObject(t, "firstByteMs");
-    cJSON_AddNumberToObject(t, "totalMs", r->total_ms);
-    if(r->tokens_in >= 0 || r->tokens_out >= 0) {
-      cJSON *u = cJSON_AddObjectToObject(o, "usage");
-      if(r->tokens_in >= 0)
-        cJSON_AddNumberToObject(u, "inputTokens", (double)r->tokens_in);
-      if(r->tokens_out >= 0)
-        cJSON_AddNumberToObject(u, "outputTokens", (double)r->tokens_out);
-    }
-    if(r->provenance[0])
-      cJSON_AddStringToObject(o, "provenance", r->provenance);
-    if(r->confidence >= 0)
-      cJSON_AddNumberToObject(o, "confidence", r->confidence);
+    /* The reply's documented shape has no attempts. */
+    ch_result_json_measures(o, r, false);
     server_reply_result(self, p->id, o);
   }
   pending_free(self, p);

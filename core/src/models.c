@@ -1146,20 +1146,12 @@ static void copy_request(ch_model_call *call, const ch_model_request *req) {
   call->request.files = call->files;
 }
 
-static const char *lookup_env(const ch_models_env *env, const char *name) {
-  if(env->getenv) return env->getenv(name, env->getenv_userdata);
-  return getenv(name);
-}
-
-ch_status ch_models_complete(ch_models *self, ch_model *model,
-                             const ch_model_request *request, ch_model_cb cb,
-                             void *userdata, ch_model_call **out) {
-  if(!self || !model || !request || !cb) return CH_ERR_INVALID;
-  if(request->prefix_len && !request->prefix) return CH_ERR_INVALID;
-  if(request->suffix_len && !request->suffix) return CH_ERR_INVALID;
-  if(request->nfiles && !request->files) return CH_ERR_INVALID;
+/* A call of model with the request copied, not yet linked into the set. */
+static ch_model_call *call_new(ch_models *set, ch_model *model,
+                               const ch_model_request *request, ch_model_cb cb,
+                               void *userdata) {
   ch_model_call *call = ch_calloc(1, sizeof(*call));
-  call->set = self;
+  call->set = set;
   call->model = model;
   call->cb = cb;
   call->userdata = userdata;
@@ -1174,6 +1166,46 @@ ch_status ch_models_complete(ch_models *self, ch_model *model,
   for(size_t i = 0; model->stops && model->stops[i]; i++)
     call->max_stop = CH_MAX(call->max_stop, strlen(model->stops[i]));
   copy_request(call, request);
+  return call;
+}
+
+/* Sets up the reader of the response's framing. */
+static void call_stream(ch_model_call *call, ch_provider_stream kind) {
+  size_t max = call->model->config.max_response_bytes;
+  call->stream = kind;
+  if(kind == CH_STREAM_SSE)
+    ch_sse_init(&call->sse, max, on_sse_event, call);
+  else if(kind == CH_STREAM_NDJSON)
+    ch_ndjson_init(&call->ndjson, max, on_ndjson_line, call);
+}
+
+/* The buffers of a provider's request; body_max bounds the body. */
+static void http_init(ch_provider_http *h, size_t body_max) {
+  memset(h, 0, sizeof(*h));
+  ch_buf_init(&h->path, 4096);
+  ch_buf_init(&h->body, body_max);
+  ch_buf_init(&h->headers, 64 * 1024);
+}
+
+static void http_release(ch_provider_http *h) {
+  ch_buf_release(&h->path);
+  ch_buf_release(&h->body);
+  ch_buf_release(&h->headers);
+}
+
+static const char *lookup_env(const ch_models_env *env, const char *name) {
+  if(env->getenv) return env->getenv(name, env->getenv_userdata);
+  return getenv(name);
+}
+
+ch_status ch_models_complete(ch_models *self, ch_model *model,
+                             const ch_model_request *request, ch_model_cb cb,
+                             void *userdata, ch_model_call **out) {
+  if(!self || !model || !request || !cb) return CH_ERR_INVALID;
+  if(request->prefix_len && !request->prefix) return CH_ERR_INVALID;
+  if(request->suffix_len && !request->suffix) return CH_ERR_INVALID;
+  if(request->nfiles && !request->files) return CH_ERR_INVALID;
+  ch_model_call *call = call_new(self, model, request, cb, userdata);
   call->next = self->calls;
   if(call->next) call->next->prev = call;
   self->calls = call;
@@ -1204,15 +1236,12 @@ ch_status ch_models_complete(ch_models *self, ch_model *model,
     }
     call->api_key = ch_strdup(key);
   }
-  ch_provider_http h;
-  memset(&h, 0, sizeof(h));
-  ch_buf_init(&h.path, 4096);
   /* JSON escaping makes a byte at most six ("\u001f"). */
   size_t input = request->prefix_len + request->suffix_len;
   for(size_t i = 0; i < request->nfiles; i++)
     input += request->files[i].len + 256;
-  ch_buf_init(&h.body, input * 6 + 1024 * 1024);
-  ch_buf_init(&h.headers, 64 * 1024);
+  ch_provider_http h;
+  http_init(&h, input * 6 + 1024 * 1024);
   ch_buf err;
   ch_buf_init(&err, 4096);
   ch_status st = p->build ? p->build(model, &call->request, call->api_key, &h,
@@ -1223,12 +1252,7 @@ ch_status ch_models_complete(ch_models *self, ch_model *model,
                        err.data ? err.data : ch_strerror(st));
     ch_model_call_done(call);
   } else {
-    call->stream = h.stream;
-    if(h.stream == CH_STREAM_SSE)
-      ch_sse_init(&call->sse, c->max_response_bytes, on_sse_event, call);
-    else if(h.stream == CH_STREAM_NDJSON)
-      ch_ndjson_init(&call->ndjson, c->max_response_bytes, on_ndjson_line,
-                     call);
+    call_stream(call, h.stream);
     char *url = ch_strdupf("%s%s", c->endpoint, h.path.data ? h.path.data : "");
     ch_http_request hr = {
         .method = h.method ? h.method : "POST",
@@ -1252,9 +1276,7 @@ ch_status ch_models_complete(ch_models *self, ch_model *model,
       ch_model_call_done(call);
     }
   }
-  ch_buf_release(&h.path);
-  ch_buf_release(&h.body);
-  ch_buf_release(&h.headers);
+  http_release(&h);
   ch_buf_release(&err);
   return CH_OK;
 }
@@ -1269,42 +1291,18 @@ ch_status ch_models_replay(ch_models *self, ch_model *model,
   if(!p->build) return CH_ERR_STATE;
   /* The stream kind comes from the request the provider would build. */
   ch_provider_http h;
-  memset(&h, 0, sizeof(h));
-  ch_buf_init(&h.path, 4096);
-  ch_buf_init(&h.body, (size_t)64 << 20);
-  ch_buf_init(&h.headers, 64 * 1024);
+  http_init(&h, (size_t)64 << 20);
   ch_buf err;
   ch_buf_init(&err, 1024);
   ch_status st = p->build(model, request, NULL, &h, &err);
   ch_provider_stream kind = h.stream;
-  ch_buf_release(&h.path);
-  ch_buf_release(&h.body);
-  ch_buf_release(&h.headers);
+  http_release(&h);
   ch_buf_release(&err);
   if(st) return st;
 
-  ch_model_call *call = ch_calloc(1, sizeof(*call));
-  call->set = self;
-  call->model = model;
-  call->cb = cb;
-  call->userdata = userdata;
-  call->start_ns = ch_now_ns();
-  call->tokens_in = call->tokens_out = -1;
-  call->confidence = -1;
-  ch_buf_init(&call->text, model->config.max_response_bytes);
-  ch_buf_init(&call->finish_reason, 64);
-  ch_buf_init(&call->message, 4096);
-  call->max_stop = 1;
-  for(size_t i = 0; model->stops && model->stops[i]; i++)
-    call->max_stop = CH_MAX(call->max_stop, strlen(model->stops[i]));
-  copy_request(call, request);
-  call->stream = kind;
-  if(kind == CH_STREAM_SSE)
-    ch_sse_init(&call->sse, model->config.max_response_bytes, on_sse_event,
-                call);
-  else if(kind == CH_STREAM_NDJSON)
-    ch_ndjson_init(&call->ndjson, model->config.max_response_bytes,
-                   on_ndjson_line, call);
+  ch_model_call *call = call_new(self, model, request, cb, userdata);
+  call_stream(call, kind);
+  /* A replayed answer is all there from the start. */
   call->first_byte_ms = 0;
   call->attempts = 1;
   ch_http_response r;
@@ -1519,10 +1517,7 @@ ch_status ch_models_check(ch_models *self, ch_model *model,
     check->api_key = ch_strdup(key);
   }
   ch_provider_http h;
-  memset(&h, 0, sizeof(h));
-  ch_buf_init(&h.path, 4096);
-  ch_buf_init(&h.body, 64 * 1024);
-  ch_buf_init(&h.headers, 64 * 1024);
+  http_init(&h, 64 * 1024);
   ch_status st = p->health_build(model, check->api_key, &h);
   char *url = ch_strdupf("%s%s", c->endpoint, h.path.data ? h.path.data : "");
   ch_http_request hr = {
@@ -1543,9 +1538,7 @@ ch_status ch_models_check(ch_models *self, ch_model *model,
     check->http = ch_http_start(self->env.loop, &hr, NULL, on_check_done,
                                 check, &hst);
   ch_free(url);
-  ch_buf_release(&h.path);
-  ch_buf_release(&h.body);
-  ch_buf_release(&h.headers);
+  http_release(&h);
   if(!check->http) {
     check->result.state = CH_HEALTH_FAILED;
     check->result.error = CH_MODEL_CONFIG;

@@ -437,6 +437,9 @@ uint32_t ch_model_max_tokens(const ch_model *model,
  * usage, error. */
 ch_status ch_provider_openai_parse_chunk(ch_model_call *call, const char *data,
                                          size_t len);
+/* The same as a provider's parse_event (the event name is not used). */
+ch_status ch_provider_openai_parse_event(ch_model_call *call, const char *event,
+                                         const char *data, size_t len);
 /* True when a model list body (OpenAI/Anthropic/Mistral "data": [{"id"}],
  * or Ollama "models": [{"name"}]) names model. */
 bool ch_model_list_has(const char *body, size_t len, const char *model);
@@ -448,5 +451,55 @@ ch_model_error ch_model_classify(const ch_http_response *response,
                                  ch_model_deadline *deadline, ch_buf *message);
 /* Normalises a provider's finish reason to "stop" / "length" where known. */
 const char *ch_model_normal_finish(const char *reason);
+
+/* The rest live in models/common.c: what several wire formats share. */
+
+/* Appends "Authorization: Bearer <api_key>" to out->headers; nothing when
+ * api_key is NULL. */
+void ch_model_add_bearer(ch_provider_http *out, const char *api_key);
+/* The request line of OpenAI-shaped APIs: POST to route under "/v1" (see
+ * ch_model_api_path) with a bearer key, answered with server-sent events.
+ * The body is the caller's. */
+void ch_model_api_post(const ch_model *model, const char *route,
+                       const char *api_key, ch_provider_http *out);
+/* The prompt of APIs that take the suffix in a field of its own: the other
+ * files as one block (ch_prompt_files_block), then the prefix. Appended to
+ * out; CH_ERR_TOO_LARGE when out's maximum is passed. */
+ch_status ch_model_prefix_prompt(const ch_model_request *request, ch_buf *out);
+/* Renders the request's chat prompt (ch_prompt_chat, each part at most max
+ * bytes) into obj: "messages": [system, user] with role and content, or,
+ * with system_field, "system" (when not empty) and "messages": [user].
+ * When the prompt does not fit, obj is left alone, error says so and the
+ * prompt's status is returned. */
+ch_status ch_model_json_add_chat(cJSON *obj, const ch_model_request *request,
+                                 bool system_field, size_t max, ch_buf *error);
+/* Parses one stream event or line (data, borrowed). NULL after failing the
+ * call as a bad response that quotes the start of data; else a tree the
+ * caller frees with cJSON_Delete. */
+cJSON *ch_model_call_parse(ch_model_call *call, const char *data, size_t len);
+/* Fails the call with the server's own words from an error chunk or body
+ * (ch_model_error_text). Returns CH_ERR_STATE, which ends the stream. */
+ch_status ch_model_call_fail_server(ch_model_call *call, const char *body,
+                                    size_t len);
+/* ch_model_call_emit of a piece of text in a JSON tree (borrowed, may be
+ * NULL): CH_OK without emitting when it is not a string or is empty. */
+ch_status ch_model_call_emit_json(ch_model_call *call, const cJSON *text);
+/* Reports token counts from the numbers obj[in_field] and obj[out_field]
+ * (obj borrowed, may be NULL); a missing or non-number field stays
+ * unknown. */
+void ch_model_call_usage_of(ch_model_call *call, const cJSON *obj,
+                            const char *in_field, const char *out_field);
+/* A `finish` for chat providers: replaces the reply with the code it holds
+ * for the request's hole (ch_prompt_chat_answer). */
+ch_status ch_model_chat_finish(ch_model_call *call);
+/* A `health_build` for APIs that list their models: GET <version>/models
+ * (see ch_model_api_path, version "/v1") with a bearer key. */
+ch_status ch_model_health_models(const ch_model *model, const char *api_key,
+                                 ch_provider_http *out);
+/* A `health_parse` for a model list: CH_OK when the model has no id or the
+ * list names it, else CH_ERR_NOT_FOUND with "the server does not list
+ * '<id>'" appended to message. */
+ch_status ch_model_health_listed(const ch_model *model, const char *body,
+                                 size_t len, ch_buf *message);
 
 #endif

@@ -26,24 +26,12 @@ static ch_status build(const ch_model *model, const ch_model_request *req,
   out->stream = CH_STREAM_SSE;
   ch_model_api_path(model, "/v1", "/messages", &out->path);
   add_headers(out, api_key);
-  ch_prompt_input in;
-  ch_model_prompt_input(req, &in);
-  ch_buf system, user;
-  ch_buf_init(&system, out->body.max);
-  ch_buf_init(&user, out->body.max);
-  ch_status st = ch_prompt_chat(&in, &system, &user);
-  if(st) {
-    ch_buf_appendf(error, "the chat prompt does not fit");
-  } else {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "model", c->model ? c->model : "");
-    cJSON_AddNumberToObject(o, "max_tokens", ch_model_max_tokens(model, req));
-    if(system.len) cJSON_AddStringToObject(o, "system", system.data);
-    cJSON *msgs = cJSON_AddArrayToObject(o, "messages");
-    cJSON *usr = cJSON_CreateObject();
-    cJSON_AddStringToObject(usr, "role", "user");
-    cJSON_AddStringToObject(usr, "content", user.data ? user.data : "");
-    cJSON_AddItemToArray(msgs, usr);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "model", c->model ? c->model : "");
+  cJSON_AddNumberToObject(o, "max_tokens", ch_model_max_tokens(model, req));
+  /* The system prompt has a field of its own here. */
+  ch_status st = ch_model_json_add_chat(o, req, true, out->body.max, error);
+  if(!st) {
     cJSON_AddNumberToObject(o, "temperature", c->temperature);
     /* Anthropic refuses whitespace-only stop sequences. */
     const char *const *stops = ch_model_stops(model);
@@ -55,27 +43,16 @@ static ch_status build(const ch_model *model, const ch_model_request *req,
     }
     cJSON_AddBoolToObject(o, "stream", true);
     st = ch_model_json_print(o, &out->body);
-    cJSON_Delete(o);
   }
-  ch_buf_release(&system);
-  ch_buf_release(&user);
+  cJSON_Delete(o);
   return st;
-}
-
-static int64_t number(const cJSON *obj, const char *field) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
-  return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
 }
 
 static ch_status parse_event(ch_model_call *call, const char *event,
                              const char *data, size_t len) {
   if(strcmp(event, "ping") == 0) return CH_OK;
-  cJSON *j = cJSON_ParseWithLength(data, len);
-  if(!j) {
-    ch_model_call_fail(call, CH_MODEL_BAD_RESPONSE,
-                       "invalid JSON in the stream: %.80s", data);
-    return CH_ERR_PARSE;
-  }
+  cJSON *j = ch_model_call_parse(call, data, len);
+  if(!j) return CH_ERR_PARSE;
   /* The type is in the data too; prefer it when the event name is absent. */
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
   const char *t = event[0] ? event : cJSON_IsString(type) ? type->valuestring
@@ -84,14 +61,11 @@ static ch_status parse_event(ch_model_call *call, const char *event,
   if(strcmp(t, "message_start") == 0) {
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "message");
     const cJSON *usage = cJSON_GetObjectItemCaseSensitive(msg, "usage");
-    ch_model_call_usage(call, number(usage, "input_tokens"),
-                        number(usage, "output_tokens"));
+    ch_model_call_usage_of(call, usage, "input_tokens", "output_tokens");
   } else if(strcmp(t, "content_block_start") == 0) {
     const cJSON *block = cJSON_GetObjectItemCaseSensitive(j, "content_block");
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(block, "text");
-    if(cJSON_IsString(text) && text->valuestring[0])
-      st = ch_model_call_emit(call, text->valuestring,
-                              strlen(text->valuestring));
+    st = ch_model_call_emit_json(call, text);
   } else if(strcmp(t, "content_block_delta") == 0) {
     const cJSON *delta = cJSON_GetObjectItemCaseSensitive(j, "delta");
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(delta, "type");
@@ -107,34 +81,14 @@ static ch_status parse_event(ch_model_call *call, const char *event,
     if(cJSON_IsString(reason))
       ch_model_call_finish_reason(call, reason->valuestring);
     const cJSON *usage = cJSON_GetObjectItemCaseSensitive(j, "usage");
-    ch_model_call_usage(call, number(usage, "input_tokens"),
-                        number(usage, "output_tokens"));
+    ch_model_call_usage_of(call, usage, "input_tokens", "output_tokens");
   } else if(strcmp(t, "message_stop") == 0) {
     ch_model_call_end(call);
   } else if(strcmp(t, "error") == 0) {
-    ch_buf msg;
-    ch_buf_init(&msg, 1024);
-    ch_model_error_text(data, len, &msg);
-    ch_model_call_fail(call, CH_MODEL_SERVER, "the server reported: %s",
-                       msg.data ? msg.data : "an error");
-    ch_buf_release(&msg);
-    st = CH_ERR_STATE;
+    st = ch_model_call_fail_server(call, data, len);
   }
   /* content_block_stop and event types added later need nothing. */
   cJSON_Delete(j);
-  return st;
-}
-
-static ch_status finish(ch_model_call *call) {
-  ch_prompt_input in;
-  ch_model_prompt_input(ch_model_call_request(call), &in);
-  size_t len = 0;
-  const char *reply = ch_model_call_text(call, &len);
-  ch_buf out;
-  ch_buf_init(&out, len + 1);
-  ch_status st = ch_prompt_chat_answer(reply, len, &in, &out);
-  if(!st) ch_model_call_set_text(call, out.data ? out.data : "", out.len);
-  ch_buf_release(&out);
   return st;
 }
 
@@ -150,10 +104,8 @@ static ch_status health_parse(const ch_model *model, const char *body,
                               size_t len, ch_buf *message) {
   const char *id = ch_model_config_of(model)->model;
   /* Aliases ("...-latest") are accepted by the API but not listed. */
-  if(!id || ch_model_list_has(body, len, id) || strstr(id, "-latest"))
-    return CH_OK;
-  ch_buf_appendf(message, "the server does not list '%s'", id);
-  return CH_ERR_NOT_FOUND;
+  if(id && strstr(id, "-latest")) return CH_OK;
+  return ch_model_health_listed(model, body, len, message);
 }
 
 const ch_provider ch_provider_anthropic = {
@@ -162,7 +114,7 @@ const ch_provider ch_provider_anthropic = {
     .check = check,
     .build = build,
     .parse_event = parse_event,
-    .finish = finish,
+    .finish = ch_model_chat_finish,
     .health_build = health_build,
     .health_parse = health_parse,
 };

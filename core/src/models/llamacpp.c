@@ -24,8 +24,7 @@ static ch_status build(const ch_model *model, const ch_model_request *req,
   const ch_model_config *c = ch_model_config_of(model);
   out->method = "POST";
   out->stream = CH_STREAM_SSE;
-  if(api_key) ch_buf_appendf(&out->headers, "Authorization: Bearer %s\n",
-                             api_key);
+  ch_model_add_bearer(out, api_key);
   cJSON *o = cJSON_CreateObject();
   ch_status st = CH_OK;
   /* Without text after the cursor there is nothing to fill in. */
@@ -66,37 +65,22 @@ static ch_status parse_event(ch_model_call *call, const char *event,
     ch_model_call_end(call);
     return CH_OK;
   }
-  cJSON *j = cJSON_ParseWithLength(data, len);
-  if(!j) {
-    ch_model_call_fail(call, CH_MODEL_BAD_RESPONSE,
-                       "invalid JSON in the stream: %.80s", data);
-    return CH_ERR_PARSE;
-  }
+  cJSON *j = ch_model_call_parse(call, data, len);
+  if(!j) return CH_ERR_PARSE;
   ch_status st = CH_OK;
   if(cJSON_GetObjectItemCaseSensitive(j, "error")) {
-    ch_buf msg;
-    ch_buf_init(&msg, 1024);
-    ch_model_error_text(data, len, &msg);
-    ch_model_call_fail(call, CH_MODEL_SERVER, "the server reported: %s",
-                       msg.data ? msg.data : "an error");
-    ch_buf_release(&msg);
     cJSON_Delete(j);
-    return CH_ERR_STATE;
+    return ch_model_call_fail_server(call, data, len);
   }
   const cJSON *text = cJSON_GetObjectItemCaseSensitive(j, "content");
-  if(cJSON_IsString(text) && text->valuestring[0])
-    st = ch_model_call_emit(call, text->valuestring, strlen(text->valuestring));
+  st = ch_model_call_emit_json(call, text);
   const cJSON *stop = cJSON_GetObjectItemCaseSensitive(j, "stop");
   if(cJSON_IsTrue(stop)) {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "stop_type");
     if(cJSON_IsString(type))
       ch_model_call_finish_reason(call, type->valuestring);
     const cJSON *timings = cJSON_GetObjectItemCaseSensitive(j, "timings");
-    const cJSON *in = cJSON_GetObjectItemCaseSensitive(timings, "prompt_n");
-    const cJSON *out = cJSON_GetObjectItemCaseSensitive(timings, "predicted_n");
-    ch_model_call_usage(call,
-                        cJSON_IsNumber(in) ? (int64_t)in->valuedouble : -1,
-                        cJSON_IsNumber(out) ? (int64_t)out->valuedouble : -1);
+    ch_model_call_usage_of(call, timings, "prompt_n", "predicted_n");
     ch_model_call_end(call);
   } else if(!cJSON_IsString(text)) {
     ch_model_call_fail(call, CH_MODEL_BAD_RESPONSE,
@@ -111,8 +95,7 @@ static ch_status health_build(const ch_model *model, const char *api_key,
                               ch_provider_http *out) {
   out->method = "GET";
   ch_buf_append_str(&out->path, "/health");
-  if(api_key) ch_buf_appendf(&out->headers, "Authorization: Bearer %s\n",
-                             api_key);
+  ch_model_add_bearer(out, api_key);
   return CH_OK;
 }
 

@@ -1,7 +1,5 @@
 /* mistral.c: POST /v1/fim/completions (Codestral), prompt + suffix, streamed
  * as server-sent events with chat-shaped chunks. */
-#include <string.h>
-
 #include "chorus/models.h"
 
 static ch_status check(const ch_model_config *config, ch_buf *problem) {
@@ -15,17 +13,10 @@ static ch_status build(const ch_model *model, const ch_model_request *req,
                        const char *api_key, ch_provider_http *out,
                        ch_buf *error) {
   const ch_model_config *c = ch_model_config_of(model);
-  out->method = "POST";
-  out->stream = CH_STREAM_SSE;
-  ch_model_api_path(model, "/v1", "/fim/completions", &out->path);
-  if(api_key) ch_buf_appendf(&out->headers, "Authorization: Bearer %s\n",
-                             api_key);
-  ch_prompt_input in;
-  ch_model_prompt_input(req, &in);
+  ch_model_api_post(model, "/fim/completions", api_key, out);
   ch_buf prompt;
   ch_buf_init(&prompt, out->body.max);
-  ch_status st = ch_prompt_files_block(&in, &prompt);
-  if(!st) st = ch_buf_append(&prompt, in.prefix, in.prefix_len);
+  ch_status st = ch_model_prefix_prompt(req, &prompt);
   if(!st) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", c->model ? c->model : "");
@@ -44,34 +35,12 @@ static ch_status build(const ch_model *model, const ch_model_request *req,
   return st;
 }
 
-static ch_status parse_event(ch_model_call *call, const char *event,
-                             const char *data, size_t len) {
-  return ch_provider_openai_parse_chunk(call, data, len);
-}
-
-static ch_status health_build(const ch_model *model, const char *api_key,
-                              ch_provider_http *out) {
-  out->method = "GET";
-  ch_model_api_path(model, "/v1", "/models", &out->path);
-  if(api_key) ch_buf_appendf(&out->headers, "Authorization: Bearer %s\n",
-                             api_key);
-  return CH_OK;
-}
-
-static ch_status health_parse(const ch_model *model, const char *body,
-                              size_t len, ch_buf *message) {
-  const char *id = ch_model_config_of(model)->model;
-  if(!id || ch_model_list_has(body, len, id)) return CH_OK;
-  ch_buf_appendf(message, "the server does not list '%s'", id);
-  return CH_ERR_NOT_FOUND;
-}
-
 const ch_provider ch_provider_mistral = {
     .name = "mistral-fim",
     .needs_endpoint = true,
     .check = check,
     .build = build,
-    .parse_event = parse_event,
-    .health_build = health_build,
-    .health_parse = health_parse,
+    .parse_event = ch_provider_openai_parse_event,
+    .health_build = ch_model_health_models,
+    .health_parse = ch_model_health_listed,
 };

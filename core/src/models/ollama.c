@@ -24,32 +24,6 @@ static void add_options(cJSON *o, const ch_model *model,
   ch_model_json_add_stops(opt, "stop", ch_model_stops(model), 0);
 }
 
-static ch_status build_chat(const ch_model *model, const ch_model_request *req,
-                            cJSON *o, ch_buf *error, size_t max) {
-  ch_prompt_input in;
-  ch_model_prompt_input(req, &in);
-  ch_buf system, user;
-  ch_buf_init(&system, max);
-  ch_buf_init(&user, max);
-  ch_status st = ch_prompt_chat(&in, &system, &user);
-  if(st) {
-    ch_buf_appendf(error, "the chat prompt does not fit");
-  } else {
-    cJSON *msgs = cJSON_AddArrayToObject(o, "messages");
-    cJSON *sys = cJSON_CreateObject();
-    cJSON_AddStringToObject(sys, "role", "system");
-    cJSON_AddStringToObject(sys, "content", system.data ? system.data : "");
-    cJSON_AddItemToArray(msgs, sys);
-    cJSON *usr = cJSON_CreateObject();
-    cJSON_AddStringToObject(usr, "role", "user");
-    cJSON_AddStringToObject(usr, "content", user.data ? user.data : "");
-    cJSON_AddItemToArray(msgs, usr);
-  }
-  ch_buf_release(&system);
-  ch_buf_release(&user);
-  return st;
-}
-
 static ch_status build(const ch_model *model, const ch_model_request *req,
                        const char *api_key, ch_provider_http *out,
                        ch_buf *error) {
@@ -58,13 +32,12 @@ static ch_status build(const ch_model *model, const ch_model_request *req,
   out->stream = CH_STREAM_NDJSON;
   ch_buf_append_str(&out->path, c->chat ? "/api/chat" : "/api/generate");
   /* Ollama itself takes no key; a proxy in front of it may. */
-  if(api_key) ch_buf_appendf(&out->headers, "Authorization: Bearer %s\n",
-                             api_key);
+  ch_model_add_bearer(out, api_key);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "model", c->model ? c->model : "");
   ch_status st = CH_OK;
   if(c->chat) {
-    st = build_chat(model, req, o, error, out->body.max);
+    st = ch_model_json_add_chat(o, req, false, out->body.max, error);
   } else {
     ch_buf prompt;
     ch_buf_init(&prompt, out->body.max);
@@ -75,10 +48,7 @@ static ch_status build(const ch_model *model, const ch_model_request *req,
         cJSON_AddBoolToObject(o, "raw", true);
       }
     } else {
-      ch_prompt_input in;
-      ch_model_prompt_input(req, &in);
-      st = ch_prompt_files_block(&in, &prompt);
-      if(!st) st = ch_buf_append(&prompt, in.prefix, in.prefix_len);
+      st = ch_model_prefix_prompt(req, &prompt);
       if(!st) {
         cJSON_AddStringToObject(o, "prompt", prompt.data ? prompt.data : "");
         cJSON_AddStringToObject(o, "suffix", req->suffix ? req->suffix : "");
@@ -97,41 +67,25 @@ static ch_status build(const ch_model *model, const ch_model_request *req,
 
 static ch_status parse_event(ch_model_call *call, const char *event,
                              const char *data, size_t len) {
-  cJSON *j = cJSON_ParseWithLength(data, len);
-  if(!j) {
-    ch_model_call_fail(call, CH_MODEL_BAD_RESPONSE,
-                       "invalid JSON in the stream: %.80s", data);
-    return CH_ERR_PARSE;
-  }
+  cJSON *j = ch_model_call_parse(call, data, len);
+  if(!j) return CH_ERR_PARSE;
   ch_status st = CH_OK;
-  const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
-  if(err) {
-    ch_buf msg;
-    ch_buf_init(&msg, 1024);
-    ch_model_error_text(data, len, &msg);
-    ch_model_call_fail(call, CH_MODEL_SERVER, "the server reported: %s",
-                       msg.data ? msg.data : "an error");
-    ch_buf_release(&msg);
+  if(cJSON_GetObjectItemCaseSensitive(j, "error")) {
     cJSON_Delete(j);
-    return CH_ERR_STATE;
+    return ch_model_call_fail_server(call, data, len);
   }
   const cJSON *text = cJSON_GetObjectItemCaseSensitive(j, "response");
   if(!cJSON_IsString(text)) {
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "message");
     text = cJSON_GetObjectItemCaseSensitive(msg, "content");
   }
-  if(cJSON_IsString(text) && text->valuestring[0])
-    st = ch_model_call_emit(call, text->valuestring, strlen(text->valuestring));
+  st = ch_model_call_emit_json(call, text);
   const cJSON *done = cJSON_GetObjectItemCaseSensitive(j, "done");
   if(cJSON_IsTrue(done)) {
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(j, "done_reason");
     if(cJSON_IsString(reason))
       ch_model_call_finish_reason(call, reason->valuestring);
-    const cJSON *in = cJSON_GetObjectItemCaseSensitive(j, "prompt_eval_count");
-    const cJSON *out = cJSON_GetObjectItemCaseSensitive(j, "eval_count");
-    ch_model_call_usage(call,
-                        cJSON_IsNumber(in) ? (int64_t)in->valuedouble : -1,
-                        cJSON_IsNumber(out) ? (int64_t)out->valuedouble : -1);
+    ch_model_call_usage_of(call, j, "prompt_eval_count", "eval_count");
     ch_model_call_end(call);
   } else if(!cJSON_IsBool(done)) {
     ch_model_call_fail(call, CH_MODEL_BAD_RESPONSE,
@@ -143,25 +97,16 @@ static ch_status parse_event(ch_model_call *call, const char *event,
 }
 
 static ch_status finish(ch_model_call *call) {
+  /* Only /api/chat answers in prose around the code. */
   if(!ch_model_config_of(ch_model_call_model(call))->chat) return CH_OK;
-  ch_prompt_input in;
-  ch_model_prompt_input(ch_model_call_request(call), &in);
-  size_t len = 0;
-  const char *reply = ch_model_call_text(call, &len);
-  ch_buf out;
-  ch_buf_init(&out, len + 1);
-  ch_status st = ch_prompt_chat_answer(reply, len, &in, &out);
-  if(!st) ch_model_call_set_text(call, out.data ? out.data : "", out.len);
-  ch_buf_release(&out);
-  return st;
+  return ch_model_chat_finish(call);
 }
 
 static ch_status health_build(const ch_model *model, const char *api_key,
                               ch_provider_http *out) {
   out->method = "GET";
   ch_buf_append_str(&out->path, "/api/tags");
-  if(api_key) ch_buf_appendf(&out->headers, "Authorization: Bearer %s\n",
-                             api_key);
+  ch_model_add_bearer(out, api_key);
   return CH_OK;
 }
 

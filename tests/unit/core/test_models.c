@@ -98,6 +98,16 @@ static void on_result(void *userdata, const ch_model_result *r) {
   o->out = r->tokens_out;
 }
 
+/* A replay that ended well, with this text, finish reason and usage. */
+static void expect_answer(const outcome *o, const char *text,
+                          const char *finish, int64_t in, int64_t out) {
+  assert_int_equal(o->error, CH_MODEL_OK);
+  assert_string_equal(o->text, text);
+  assert_string_equal(o->finish, finish);
+  assert_int_equal(o->in, in);
+  assert_int_equal(o->out, out);
+}
+
 /* Replays body in every chunk size from 1 to 9 and whole; every run must
  * give the same outcome, which is returned. */
 static outcome replay_all(ch_models *models, const char *name,
@@ -448,11 +458,7 @@ static void test_parse_openai_sse(void **state) {
       "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,"
       "\"completion_tokens\":3}}\n\n"
       "data: [DONE]\n\n");
-  assert_int_equal(o.error, CH_MODEL_OK);
-  assert_string_equal(o.text, "return a + b;");
-  assert_string_equal(o.finish, "length");
-  assert_int_equal(o.in, 9);
-  assert_int_equal(o.out, 3);
+  expect_answer(&o, "return a + b;", "length", 9, 3);
   ch_models_free(models);
 }
 
@@ -491,11 +497,7 @@ static void test_parse_anthropic_events(void **state) {
       "{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":5}}\n\n"
       "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
   outcome o = replay_all(models, "an", ok);
-  assert_int_equal(o.error, CH_MODEL_OK);
-  assert_string_equal(o.text, "return a + b;");
-  assert_string_equal(o.finish, "stop");
-  assert_int_equal(o.in, 12);
-  assert_int_equal(o.out, 5);
+  expect_answer(&o, "return a + b;", "stop", 12, 5);
 
   o = replay_all(models, "an",
                  "event: message_start\ndata: {\"type\":\"message_start\","
@@ -515,11 +517,7 @@ static void test_parse_ollama_ndjson(void **state) {
       "{\"response\":\" a + b;\",\"done\":false}\n\n"
       "{\"response\":\"\",\"done\":true,\"done_reason\":\"stop\","
       "\"prompt_eval_count\":20,\"eval_count\":4}\n");
-  assert_int_equal(o.error, CH_MODEL_OK);
-  assert_string_equal(o.text, "return a + b;");
-  assert_string_equal(o.finish, "stop");
-  assert_int_equal(o.in, 20);
-  assert_int_equal(o.out, 4);
+  expect_answer(&o, "return a + b;", "stop", 20, 4);
   o = replay_all(models, "ol",
                  "{\"response\":\"ret\",\"done\":false}\n"
                  "{\"error\":\"model ran out of memory\"}\n");
@@ -537,11 +535,7 @@ static void test_parse_llamacpp_and_mistral(void **state) {
       "data: {\"content\":\" + b;\",\"stop\":false}\n\n"
       "data: {\"content\":\"\",\"stop\":true,\"stop_type\":\"limit\","
       "\"timings\":{\"prompt_n\":30,\"predicted_n\":16}}\n\n");
-  assert_int_equal(o.error, CH_MODEL_OK);
-  assert_string_equal(o.text, "return a + b;");
-  assert_string_equal(o.finish, "length");
-  assert_int_equal(o.in, 30);
-  assert_int_equal(o.out, 16);
+  expect_answer(&o, "return a + b;", "length", 30, 16);
   o = replay_all(
       models, "mi",
       "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x = 1\"},"
@@ -772,6 +766,125 @@ static void test_model_lists(void **state) {
                       "content_filter");
 }
 
+/* ---- health checks ------------------------------------------------------- */
+
+/* The health request of model `name` in b (release with built_release). */
+static void build_health(ch_models *models, const char *name, const char *key,
+                         built *b) {
+  memset(b, 0, sizeof(*b));
+  ch_buf_init(&b->http.path, 4096);
+  ch_buf_init(&b->http.body, 4096);
+  ch_buf_init(&b->http.headers, 4096);
+  ch_buf_init(&b->error, 1024);
+  ch_model *m = ch_models_find(models, name);
+  assert_non_null(m);
+  assert_int_equal(ch_model_provider(m)->health_build(m, key, &b->http), CH_OK);
+  assert_int_equal(b->http.body.len, 0);
+}
+
+/* The verdict of model `name`'s provider on a model list body, with its
+ * message in message (initialised here; the caller releases it). */
+static ch_status health_verdict(ch_models *models, const char *name,
+                                const char *body, ch_buf *message) {
+  ch_model *m = ch_models_find(models, name);
+  assert_non_null(m);
+  ch_buf_init(message, 1024);
+  return ch_model_provider(m)->health_parse(m, body, strlen(body), message);
+}
+
+static void test_health_requests(void **state) {
+  ch_models *models = models_from(ALL_MODELS, NULL);
+  built b;
+  build_health(models, "oa", "sk-1", &b);
+  assert_string_equal(b.http.method, "GET");
+  assert_string_equal(str(&b.http.path), "/v1/models");
+  assert_string_equal(str(&b.http.headers), "Authorization: Bearer sk-1\n");
+  built_release(&b);
+  /* The endpoint already ends in /v1; no key, no header. */
+  build_health(models, "vllm", NULL, &b);
+  assert_string_equal(str(&b.http.path), "/models");
+  assert_string_equal(str(&b.http.headers), "");
+  built_release(&b);
+  build_health(models, "chat", "k", &b);
+  assert_string_equal(str(&b.http.path), "/v1/models");
+  assert_string_equal(str(&b.http.headers), "Authorization: Bearer k\n");
+  built_release(&b);
+  build_health(models, "mi", "mk", &b);
+  assert_string_equal(str(&b.http.path), "/v1/models");
+  assert_string_equal(str(&b.http.headers), "Authorization: Bearer mk\n");
+  built_release(&b);
+  build_health(models, "an", "sk-ant", &b);
+  assert_string_equal(b.http.method, "GET");
+  assert_string_equal(str(&b.http.path), "/v1/models");
+  assert_string_equal(str(&b.http.headers),
+                      "x-api-key: sk-ant\nanthropic-version: 2023-06-01\n");
+  built_release(&b);
+  build_health(models, "ol", "proxy", &b);
+  assert_string_equal(b.http.method, "GET");
+  assert_string_equal(str(&b.http.path), "/api/tags");
+  assert_string_equal(str(&b.http.headers), "Authorization: Bearer proxy\n");
+  built_release(&b);
+  build_health(models, "lc", NULL, &b);
+  assert_string_equal(b.http.method, "GET");
+  assert_string_equal(str(&b.http.path), "/health");
+  assert_string_equal(str(&b.http.headers), "");
+  built_release(&b);
+  /* llama.cpp's /health says all there is: any 2xx is fine. */
+  assert_null(ch_model_provider(ch_models_find(models, "lc"))->health_parse);
+  ch_models_free(models);
+}
+
+static void test_health_verdicts(void **state) {
+  static const char listed[] = "{\"data\":[{\"id\":\"m\"},{\"id\":\"claude\"},"
+                               "{\"id\":\"codestral-latest\"}]}";
+  static const char empty[] = "{\"data\":[]}";
+  ch_models *models = models_from(
+      "[{\"name\": \"alias\", \"provider\": \"anthropic\", \"endpoint\": "
+      "\"https://api.anthropic.com\", \"model\": \"claude-3-5-haiku-latest\"},"
+      " {\"name\": \"noid\", \"provider\": \"openai\", \"endpoint\": "
+      "\"http://127.0.0.1:8000\"}]",
+      NULL);
+  ch_models *all = models_from(ALL_MODELS, NULL);
+  ch_buf msg;
+  const char *const served[] = {"oa", "chat", "an", "mi"};
+  for(size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++) {
+    assert_int_equal(health_verdict(all, served[i], listed, &msg), CH_OK);
+    assert_string_equal(str(&msg), "");
+    ch_buf_release(&msg);
+  }
+  assert_int_equal(health_verdict(all, "oa", empty, &msg), CH_ERR_NOT_FOUND);
+  assert_string_equal(str(&msg), "the server does not list 'm'");
+  ch_buf_release(&msg);
+  assert_int_equal(health_verdict(all, "chat", empty, &msg), CH_ERR_NOT_FOUND);
+  assert_string_equal(str(&msg), "the server does not list 'm'");
+  ch_buf_release(&msg);
+  assert_int_equal(health_verdict(all, "an", empty, &msg), CH_ERR_NOT_FOUND);
+  assert_string_equal(str(&msg), "the server does not list 'claude'");
+  ch_buf_release(&msg);
+  /* Mistral lists its aliases; only Anthropic's are taken unlisted. */
+  assert_int_equal(health_verdict(all, "mi", empty, &msg), CH_ERR_NOT_FOUND);
+  assert_string_equal(str(&msg), "the server does not list 'codestral-latest'");
+  ch_buf_release(&msg);
+  assert_int_equal(health_verdict(models, "alias", empty, &msg), CH_OK);
+  ch_buf_release(&msg);
+  /* Without a model id there is nothing to look for. */
+  assert_int_equal(health_verdict(models, "noid", empty, &msg), CH_OK);
+  ch_buf_release(&msg);
+  assert_int_equal(health_verdict(all, "ol",
+                                  "{\"models\":[{\"name\":\"sc:latest\"}]}",
+                                  &msg),
+                   CH_ERR_NOT_FOUND);
+  assert_string_equal(str(&msg), "'qwen' is not pulled (ollama pull qwen)");
+  ch_buf_release(&msg);
+  assert_int_equal(health_verdict(all, "ol",
+                                  "{\"models\":[{\"name\":\"qwen:latest\"}]}",
+                                  &msg),
+                   CH_OK);
+  ch_buf_release(&msg);
+  ch_models_free(all);
+  ch_models_free(models);
+}
+
 static void on_result_stop(void *userdata, const ch_model_result *r) {
   on_result(userdata, r);
   ch_loop_stop(loop);
@@ -783,18 +896,28 @@ static void on_watchdog(ch_loop *l, void *userdata) {
   ch_loop_stop(l);
 }
 
-static void test_missing_key_is_config_error(void **state) {
-  ch_models *models = models_from(
-      "[{\"name\": \"k\", \"provider\": \"openai\", \"endpoint\": "
-      "\"http://127.0.0.1:9\", \"apiKeyEnv\": \"CHORUS_UNIT_NO_SUCH_VAR\"}]",
-      NULL);
+/* A model whose API key variable is never set. */
+static const char KEYLESS[] =
+    "[{\"name\": \"k\", \"provider\": \"openai\", \"endpoint\": "
+    "\"http://127.0.0.1:9\", \"apiKeyEnv\": \"CHORUS_UNIT_NO_SUCH_VAR\"}]";
+
+/* Starts a completion of model `name` whose result lands in *o (zeroed
+ * here) and stops the loop. The request dies here: the call copied it. */
+static ch_model_call *start(ch_models *models, const char *name, outcome *o) {
   ch_model_request req = request();
-  outcome o;
-  memset(&o, 0, sizeof(o));
+  memset(o, 0, sizeof(*o));
   ch_model_call *call = NULL;
-  assert_int_equal(ch_models_complete(models, ch_models_find(models, "k"),
-                                      &req, on_result_stop, &o, &call),
+  assert_int_equal(ch_models_complete(models, ch_models_find(models, name),
+                                      &req, on_result_stop, o, &call),
                    CH_OK);
+  assert_non_null(call);
+  return call;
+}
+
+static void test_missing_key_is_config_error(void **state) {
+  ch_models *models = models_from(KEYLESS, NULL);
+  outcome o;
+  start(models, "k", &o);
   assert_int_equal(o.calls, 0); /* never from inside the call */
   watchdog_fired = false;
   uint64_t wd = ch_loop_timer_start(loop, 5000, on_watchdog, NULL);
@@ -810,17 +933,9 @@ static void test_missing_key_is_config_error(void **state) {
 }
 
 static void test_cancel_before_result(void **state) {
-  ch_models *models = models_from(
-      "[{\"name\": \"k\", \"provider\": \"openai\", \"endpoint\": "
-      "\"http://127.0.0.1:9\", \"apiKeyEnv\": \"CHORUS_UNIT_NO_SUCH_VAR\"}]",
-      NULL);
-  ch_model_request req = request();
+  ch_models *models = models_from(KEYLESS, NULL);
   outcome o;
-  memset(&o, 0, sizeof(o));
-  ch_model_call *call = NULL;
-  assert_int_equal(ch_models_complete(models, ch_models_find(models, "k"),
-                                      &req, on_result_stop, &o, &call),
-                   CH_OK);
+  ch_model_call *call = start(models, "k", &o);
   ch_model_call_cancel(call);
   /* Run the loop a while: the cancelled call must never answer. */
   watchdog_fired = false;
@@ -866,6 +981,8 @@ int main(void) {
       cmocka_unit_test(test_error_text_shapes),
       cmocka_unit_test(test_classify_http_failures),
       cmocka_unit_test(test_model_lists),
+      cmocka_unit_test(test_health_requests),
+      cmocka_unit_test(test_health_verdicts),
       cmocka_unit_test(test_missing_key_is_config_error),
       cmocka_unit_test(test_cancel_before_result),
   };

@@ -212,6 +212,24 @@ static void expect_text(const ch_ngram_result *r, const char *want) {
              want);
 }
 
+/* Completes at the end of `doc`, the text of document `abs` up to the
+ * cursor. */
+static ch_status complete_end(world *w, const char *abs, const char *doc,
+                              const ch_ngram_options *opt,
+                              ch_ngram_result *out) {
+  return complete_at(w->model, w->snap, abs, doc, (uint32_t)strlen(doc), opt,
+                     out);
+}
+
+/* complete_end answers, and with `want`. */
+static void expect_completion(world *w, const char *abs, const char *doc,
+                              const char *want) {
+  ch_ngram_result r;
+  assert_int_equal(complete_end(w, abs, doc, NULL, &r), CH_OK);
+  expect_text(&r, want);
+  ch_ngram_result_release(&r);
+}
+
 /* ---- tests -----------------------------------------------------------------
  */
 
@@ -237,9 +255,7 @@ static void test_longest_then_most_frequent(void **state) {
   char *abs = ch_strdupf("%s/main.py", repo);
   const char *doc = "import os\nresult = compute(alpha, ";
   ch_ngram_result r;
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc, (uint32_t)strlen(doc), NULL, &r),
-      CH_OK);
+  assert_int_equal(complete_end(&w, abs, doc, NULL, &r), CH_OK);
   expect_text(&r, "delta)");
   assert_int_equal(r.occurrences, 3);
   assert_int_equal(r.agreeing, 2);
@@ -249,9 +265,7 @@ static void test_longest_then_most_frequent(void **state) {
 
   /* Without "result =" the common continuation wins. */
   const char *doc2 = "import os\nq = compute(alpha, ";
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc2, (uint32_t)strlen(doc2), NULL, &r),
-      CH_OK);
+  assert_int_equal(complete_end(&w, abs, doc2, NULL, &r), CH_OK);
   expect_text(&r, "beta)");
   assert_int_equal(r.agreeing, 6);
   ch_ngram_result_release(&r);
@@ -272,9 +286,7 @@ static void test_provenance(void **state) {
                     "  for (size_t i = 0; i < b->len; i++) {\n";
   char *abs = ch_strdupf("%s/src/new.c", root);
   ch_ngram_result r;
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc, (uint32_t)strlen(doc), NULL, &r),
-      CH_OK);
+  assert_int_equal(complete_end(&w, abs, doc, NULL, &r), CH_OK);
   /* A long, unanimous match: a block, closed at the loop's level. */
   expect_text(&r, "    total += (unsigned char)b->data[i];\n  }");
   assert_true(r.block);
@@ -362,9 +374,7 @@ static void test_block_and_line(void **state) {
   char *abs = ch_strdupf("%s/app/new.py", root);
   const char *doc = "import json\n\n\ndef load_report(path):";
   ch_ngram_result r;
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc, (uint32_t)strlen(doc), NULL, &r),
-      CH_OK);
+  assert_int_equal(complete_end(&w, abs, doc, NULL, &r), CH_OK);
   expect_text(&r, "\n    with open(path) as handle:\n"
                   "        data = json.load(handle)\n"
                   "    return data");
@@ -376,18 +386,14 @@ static void test_block_and_line(void **state) {
   /* The same with single_line: the next line only. */
   ch_ngram_options one = {0};
   one.single_line = true;
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc, (uint32_t)strlen(doc), &one, &r),
-      CH_OK);
+  assert_int_equal(complete_end(&w, abs, doc, &one, &r), CH_OK);
   expect_text(&r, "\n    with open(path) as handle:");
   assert_false(r.block);
   ch_ngram_result_release(&r);
 
   /* A short match: one line, although all agree. */
   const char *doc2 = "x = 1\nwith open(path";
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc2, (uint32_t)strlen(doc2), NULL, &r),
-      CH_OK);
+  assert_int_equal(complete_end(&w, abs, doc2, NULL, &r), CH_OK);
   expect_text(&r, ") as handle:");
   assert_false(r.block);
   assert_true(r.match_tokens < 8);
@@ -396,9 +402,7 @@ static void test_block_and_line(void **state) {
   /* The user's indentation replaces the source's: a body at 8 spaces. */
   const char *doc3 = "class A:\n    log = logging.getLogger(__name__)\n\n"
                      "    def load_user(path):";
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc3, (uint32_t)strlen(doc3), NULL, &r),
-      CH_OK);
+  assert_int_equal(complete_end(&w, abs, doc3, NULL, &r), CH_OK);
   expect_text(&r, "\n        with open(path) as handle:\n"
                   "            data = json.load(handle)\n"
                   "        return data");
@@ -423,9 +427,7 @@ static void test_disagreement_is_one_line(void **state) {
   char *abs = ch_strdupf("%s/main.py", repo);
   const char *doc = "def process(items, limit):\n    for item in items:";
   ch_ngram_result r;
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc, (uint32_t)strlen(doc), NULL, &r),
-      CH_OK);
+  assert_int_equal(complete_end(&w, abs, doc, NULL, &r), CH_OK);
   expect_text(&r, "\n        handle(item)");
   assert_false(r.block);
   assert_true(r.match_tokens >= 8);
@@ -447,16 +449,10 @@ static void test_mid_identifier(void **state) {
   const char *doc = "router.get('/items/:id', async (req, res) => {\n"
                     "  const item = await db.items.find(req.par";
   ch_ngram_result r;
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc, (uint32_t)strlen(doc), NULL, &r),
-      CH_OK);
-  expect_text(&r, "ams.id);");
-  ch_ngram_result_release(&r);
+  expect_completion(&w, abs, doc, "ams.id);");
   /* A word no continuation starts with: nothing. */
   const char *doc2 = "  const item = await db.items.find(req.zzq";
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc2, (uint32_t)strlen(doc2), NULL, &r),
-      CH_ERR_NOT_FOUND);
+  assert_int_equal(complete_end(&w, abs, doc2, NULL, &r), CH_ERR_NOT_FOUND);
   assert_null(r.text);
   ch_free(abs);
   world_close(&w);
@@ -481,16 +477,11 @@ static void test_inside_string_or_comment(void **state) {
   };
   ch_ngram_result r;
   for(size_t i = 0; i < CH_ARRAY_LEN(docs); i++)
-    assert_int_equal(complete_at(w.model, w.snap, abs, docs[i],
-                                 (uint32_t)strlen(docs[i]), NULL, &r),
+    assert_int_equal(complete_end(&w, abs, docs[i], NULL, &r),
                      CH_ERR_NOT_FOUND);
   /* Closed ones do not count. */
   const char *doc = "import os\n\"\"\"Docs.\"\"\"\nresult = compute(alpha, ";
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc, (uint32_t)strlen(doc), NULL, &r),
-      CH_OK);
-  expect_text(&r, "delta)");
-  ch_ngram_result_release(&r);
+  expect_completion(&w, abs, doc, "delta)");
   ch_free(abs);
   world_close(&w);
 }
@@ -508,30 +499,19 @@ static void test_stale_record(void **state) {
   ch_ngram_result r;
   /* Typed after the record was made. */
   const char *doc = "import os\nx = 1\nresult = compute(alpha, ";
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc, (uint32_t)strlen(doc), NULL, &r),
-      CH_OK);
-  expect_text(&r, "delta)");
-  ch_ngram_result_release(&r);
+  expect_completion(&w, abs, doc, "delta)");
   /* Lines inserted above: every recorded offset is off now. */
   const char *doc2 = "# a new comment\n# and another one\nimport os\nx = 1\n"
                      "result = compute(alpha, del";
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc2, (uint32_t)strlen(doc2), NULL, &r),
-      CH_OK);
-  expect_text(&r, "ta)");
-  ch_ngram_result_release(&r);
+  expect_completion(&w, abs, doc2, "ta)");
   /* Text deleted: the prefix is shorter than the record. */
   const char *doc3 = "resu";
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc3, (uint32_t)strlen(doc3), NULL, &r),
-      CH_ERR_NOT_FOUND); /* one token: below min_match */
+  assert_int_equal(complete_end(&w, abs, doc3, NULL, &r),
+                   CH_ERR_NOT_FOUND); /* one token: below min_match */
   ch_ngram_options loose = {0};
   loose.min_match = 1;
   const char *doc4 = "result = compute(";
-  assert_int_equal(complete_at(w.model, w.snap, abs, doc4,
-                               (uint32_t)strlen(doc4), &loose, &r),
-                   CH_OK);
+  assert_int_equal(complete_end(&w, abs, doc4, &loose, &r), CH_OK);
   expect_text(&r, "alpha, delta)");
   ch_ngram_result_release(&r);
   /* A window: only the last bytes of the prefix are given. */
@@ -562,11 +542,7 @@ static void test_updates(void **state) {
       "package main\n\nfunc g() {\n\tcfg := loadConfig(\"main\")\n"
       "\t";
   ch_ngram_result r;
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc, (uint32_t)strlen(doc), NULL, &r),
-      CH_OK);
-  expect_text(&r, "use(cfg)");
-  ch_ngram_result_release(&r);
+  expect_completion(&w, abs, doc, "use(cfg)");
 
   /* Changed: the old text is gone, the new one answers. */
   write_file("a.go", "package a\n\nfunc f() {\n\tcfg := loadConfig(\"main\")\n"
@@ -579,11 +555,7 @@ static void test_updates(void **state) {
   assert_int_equal(stats.rebuilds, 1);
   assert_int_equal(stats.delta_files, 1);
   assert_int_equal(stats.dead_files, 1);
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc, (uint32_t)strlen(doc), NULL, &r),
-      CH_OK);
-  expect_text(&r, "validate(cfg, true)");
-  ch_ngram_result_release(&r);
+  expect_completion(&w, abs, doc, "validate(cfg, true)");
 
   /* Added: two new files that continue otherwise outvote the one. */
   write_file("b.go", "package b\n\nfunc h() {\n\tcfg := loadConfig(\"main\")\n"
@@ -595,9 +567,7 @@ static void test_updates(void **state) {
   ch_index_file_changed(w.index, b_abs);
   ch_index_file_changed(w.index, c_abs);
   world_refresh(&w);
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc, (uint32_t)strlen(doc), NULL, &r),
-      CH_OK);
+  assert_int_equal(complete_end(&w, abs, doc, NULL, &r), CH_OK);
   expect_text(&r, "report(cfg)");
   assert_int_equal(r.agreeing, 2);
   ch_ngram_result_release(&r);
@@ -607,11 +577,7 @@ static void test_updates(void **state) {
   ch_ngram_stats_get(w.model, &stats);
   assert_int_equal(stats.rebuilds, 2);
   assert_int_equal(stats.delta_files, 0);
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc, (uint32_t)strlen(doc), NULL, &r),
-      CH_OK);
-  expect_text(&r, "report(cfg)");
-  ch_ngram_result_release(&r);
+  expect_completion(&w, abs, doc, "report(cfg)");
 
   /* Deleted: its occurrences go with it. */
   unlink(b_abs);
@@ -619,11 +585,7 @@ static void test_updates(void **state) {
   ch_index_file_changed(w.index, b_abs);
   ch_index_file_changed(w.index, c_abs);
   world_refresh(&w);
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc, (uint32_t)strlen(doc), NULL, &r),
-      CH_OK);
-  expect_text(&r, "validate(cfg, true)");
-  ch_ngram_result_release(&r);
+  expect_completion(&w, abs, doc, "validate(cfg, true)");
   assert_true(ch_ngram_memory(w.model) > 0);
   ch_free(a_abs);
   ch_free(b_abs);
@@ -695,9 +657,7 @@ static void test_huge_token(void **state) {
   loose.min_match = 1;
   ch_ngram_result r;
   const char *doc = "import os\nblob = ";
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc, (uint32_t)strlen(doc), &loose, &r),
-      CH_OK);
+  assert_int_equal(complete_end(&w, abs, doc, &loose, &r), CH_OK);
   expect_text(&r, "\"short\"");
   ch_ngram_result_release(&r);
   /* Inside the huge token of big.py itself, and right after it. */
@@ -731,17 +691,13 @@ static void test_invalid_utf8(void **state) {
   loose.min_match = 1;
   ch_ngram_result r;
   const char *doc = "import os\ngreeting = ";
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc, (uint32_t)strlen(doc), &loose, &r),
-      CH_OK);
+  assert_int_equal(complete_end(&w, abs, doc, &loose, &r), CH_OK);
   expect_text(&r, "\"caf\xEF\xBF\xBD \xEF\xBF\xBD\xEF\xBF\xBD ok\"  # "
                   "\xEF\xBF\xBD");
   ch_ngram_result_release(&r);
   /* Invalid bytes in the prefix itself are fine too. */
   const char *doc2 = "import os\n\xff\xfe = 1\ngreeting = ";
-  assert_int_equal(complete_at(w.model, w.snap, abs, doc2,
-                               (uint32_t)strlen(doc2), &loose, &r),
-                   CH_OK);
+  assert_int_equal(complete_end(&w, abs, doc2, &loose, &r), CH_OK);
   ch_ngram_result_release(&r);
   ch_free(abs);
   world_close(&w);
@@ -759,9 +715,7 @@ static void test_changed_on_disk(void **state) {
   char *abs = ch_strdupf("%s/main.py", repo);
   ch_ngram_result r;
   const char *doc = "import os\nresult = compute(alpha, ";
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, doc, (uint32_t)strlen(doc), NULL, &r),
-      CH_ERR_NOT_FOUND);
+  assert_int_equal(complete_end(&w, abs, doc, NULL, &r), CH_ERR_NOT_FOUND);
   ch_free(abs);
   world_close(&w);
 }
@@ -831,9 +785,7 @@ static void test_long_match(void **state) {
   world_open(&w, repo);
   char *abs = ch_strdupf("%s/main.py", repo);
   ch_ngram_result r;
-  assert_int_equal(
-      complete_at(w.model, w.snap, abs, body, (uint32_t)strlen(body), NULL, &r),
-      CH_OK);
+  assert_int_equal(complete_end(&w, abs, body, NULL, &r), CH_OK);
   expect_text(&r, "finish(total)");
   assert_int_equal(r.match_tokens, CH_NGRAM_DEPTH);
   ch_ngram_result_release(&r);
