@@ -202,18 +202,9 @@ done:
   ch_free(path);
 }
 
-static bool same_id(const cJSON *a, const cJSON *b) {
-  if(!a || !b) return false;
-  if(cJSON_IsNumber(a) && cJSON_IsNumber(b))
-    return a->valuedouble == b->valuedouble;
-  if(cJSON_IsString(a) && cJSON_IsString(b))
-    return strcmp(a->valuestring, b->valuestring) == 0;
-  return false;
-}
-
 bool complete_cancel(server *self, const cJSON *id) {
   for(pending_complete *p = self->completes; p; p = p->next) {
-    if(!same_id(p->id, id)) continue;
+    if(!ch_rpc_same_id(p->id, id)) continue;
     ch_model_call_cancel(p->call); /* the transfer is gone after this */
     server_reply_error(self, p->id, CH_RPC_REQUEST_CANCELLED,
                        "request cancelled");

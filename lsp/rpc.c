@@ -339,3 +339,12 @@ bool ch_rpc_get_bool(const cJSON *obj, const char *path, const char *key,
   *out = cJSON_IsTrue(v);
   return true;
 }
+
+bool ch_rpc_same_id(const cJSON *a, const cJSON *b) {
+  if(!a || !b) return false;
+  if(cJSON_IsNumber(a) && cJSON_IsNumber(b))
+    return a->valuedouble == b->valuedouble;
+  if(cJSON_IsString(a) && cJSON_IsString(b))
+    return strcmp(a->valuestring, b->valuestring) == 0;
+  return false;
+}

@@ -101,4 +101,8 @@ bool ch_rpc_get_bool(const cJSON *obj, const char *path, const char *key,
 bool ch_rpc_fail(ch_rpc_err *err, const char *path, const char *key,
                  const char *what);
 
+/* Whether two request ids are the same id (numbers by value, strings by
+ * content; NULL or other types never match). */
+bool ch_rpc_same_id(const cJSON *a, const cJSON *b);
+
 #endif

@@ -607,15 +607,6 @@ static void dispatch(server *self, queued *q) {
   m->handle(&r);
 }
 
-static bool same_id(const cJSON *a, const cJSON *b) {
-  if(!a || !b) return false;
-  if(cJSON_IsNumber(a) && cJSON_IsNumber(b))
-    return a->valuedouble == b->valuedouble;
-  if(cJSON_IsString(a) && cJSON_IsString(b))
-    return strcmp(a->valuestring, b->valuestring) == 0;
-  return false;
-}
-
 /* Marks the requests that $/cancelRequest notifications of the batch name. */
 static void mark_cancelled(server *self) {
   for(size_t i = 0; i < self->nbatch; i++) {
@@ -630,7 +621,7 @@ static void mark_cancelled(server *self) {
       const cJSON *other = self->batch[j].msg;
       if(j == i || !other || !cJSON_GetObjectItemCaseSensitive(other, "method"))
         continue;
-      if(same_id(cJSON_GetObjectItemCaseSensitive(other, "id"), target))
+      if(ch_rpc_same_id(cJSON_GetObjectItemCaseSensitive(other, "id"), target))
         self->batch[j].cancelled = true;
     }
   }
