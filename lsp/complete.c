@@ -1,6 +1,15 @@
 /* complete.c: the `chorus/complete` request, one model completion at the
  * cursor of an open document, cancellable with $/cancelRequest (which
- * aborts the model's HTTP transfer at once). */
+ * aborts the model's HTTP transfer at once).
+ *
+ * A model that takes text needs the context engine's snippets, which read
+ * files and take milliseconds: they are built on a thread of their own (the
+ * preparer, which owns the engine and its caches), never on the loop. The
+ * loop hands it a job with copies of what it needs and a reference to the
+ * index snapshot; the preparer puts finished jobs on a done list and wakes
+ * the loop, which starts the model call. The builtin model reads the
+ * document itself and starts at once. */
+#include <pthread.h>
 #include <string.h>
 
 #include "chorus/context.h"
@@ -12,12 +21,116 @@
 #include "server_internal.h"
 #include "uri.h"
 
+typedef struct prep_job prep_job;
+
 struct pending_complete {
   server *self;
   cJSON *id; /* owned copy of the request id */
-  ch_model_call *call;
+  ch_model_call *call; /* once the model call started */
+  prep_job *job;       /* while the context is being built */
   pending_complete *prev, *next;
 };
+
+/* A context to build. Fields up to `done` are set by the loop before the
+ * job is queued and read by the preparer; the results are read by the loop
+ * once the job is on the done list. */
+struct prep_job {
+  pending_complete *pc; /* NULL once the request was cancelled */
+  const ch_model *model;
+  ch_model_prepare_input in; /* text and path owned by the job */
+  char *text, *path;
+  ch_snapshot *snap;
+  /* results */
+  ch_model_request req;
+  ch_model_prepared held;
+  ch_buf why;
+  ch_status status;
+  prep_job *next;
+};
+
+typedef struct preparer {
+  pthread_t thread;
+  pthread_mutex_t lock; /* guards the lists and stop */
+  pthread_cond_t wake;
+  prep_job *queue, *queue_tail; /* waiting, in order */
+  prep_job *done;               /* finished, for the loop */
+  bool stop;
+  ch_context_engine *engine; /* the preparer's own */
+  ch_loop *loop;
+  server *self;
+} preparer;
+
+static void job_free(prep_job *job) {
+  ch_model_prepared_release(&job->held);
+  ch_buf_release(&job->why);
+  ch_snapshot_unref(job->snap);
+  ch_free(job->text);
+  ch_free(job->path);
+  ch_free(job);
+}
+
+static void drain_done(ch_loop *loop, void *ud);
+
+static void *preparer_main(void *arg) {
+  preparer *p = arg;
+  pthread_mutex_lock(&p->lock);
+  for(;;) {
+    while(!p->queue && !p->stop) pthread_cond_wait(&p->wake, &p->lock);
+    if(p->stop) break;
+    prep_job *job = p->queue;
+    p->queue = job->next;
+    if(!p->queue) p->queue_tail = NULL;
+    pthread_mutex_unlock(&p->lock);
+    job->in.engine = p->engine;
+    job->status = ch_model_prepare(job->model, &job->in, &job->req,
+                                   &job->held, &job->why);
+    pthread_mutex_lock(&p->lock);
+    job->next = p->done;
+    p->done = job;
+    ch_loop_post(p->loop, drain_done, p->self);
+  }
+  pthread_mutex_unlock(&p->lock);
+  return NULL;
+}
+
+static preparer *preparer_new(server *self) {
+  preparer *p = ch_calloc(1, sizeof(*p));
+  p->engine = ch_context_engine_new(0);
+  p->loop = self->loop;
+  p->self = self;
+  pthread_mutex_init(&p->lock, NULL);
+  pthread_cond_init(&p->wake, NULL);
+  if(pthread_create(&p->thread, NULL, preparer_main, p) != 0) {
+    ch_log_error("complete: cannot start the context thread");
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
+    ch_context_engine_free(p->engine);
+    ch_free(p);
+    return NULL;
+  }
+  return p;
+}
+
+/* Stops the thread and frees every job it still holds. */
+static void preparer_free(preparer *p) {
+  if(!p) return;
+  pthread_mutex_lock(&p->lock);
+  p->stop = true;
+  pthread_cond_signal(&p->wake);
+  pthread_mutex_unlock(&p->lock);
+  pthread_join(p->thread, NULL);
+  for(prep_job *lists[2] = {p->queue, p->done}, **l = lists; l < lists + 2;
+      l++)
+    while(*l) {
+      prep_job *next = (*l)->next;
+      job_free(*l);
+      *l = next;
+    }
+  ch_context_engine_free(p->engine);
+  pthread_cond_destroy(&p->wake);
+  pthread_mutex_destroy(&p->lock);
+  ch_free(p);
+}
 
 static void unlink_pending(server *self, pending_complete *p) {
   if(p->prev)
@@ -36,7 +149,8 @@ static void pending_free(server *self, pending_complete *p) {
 /* The models from the current config; rebuilt after a config change once
  * no completion is in flight (calls hold pointers into the old set). */
 static ch_models *current_models(server *self) {
-  if(self->models && self->models_stale && !self->completes) {
+  if(self->models && self->models_stale && !self->completes &&
+     !self->prep_outstanding) {
     ch_models_free(self->models);
     self->models = NULL;
   }
@@ -50,7 +164,7 @@ static ch_models *current_models(server *self) {
                   ch_strerror(gerr));
       self->guard = ch_guard_new(NULL, &gerr);
     }
-    if(!self->context) self->context = ch_context_engine_new(0);
+    if(!self->prep) self->prep = preparer_new(self);
     ch_models_env env = {.loop = self->loop, .index = self->index};
     ch_buf problems;
     ch_buf_init(&problems, 1 << 16);
@@ -99,6 +213,55 @@ static void on_result(void *userdata, const ch_model_result *r) {
     server_reply_result(self, p->id, o);
   }
   pending_free(self, p);
+}
+
+/* A job's context is built (or failed): start the model call, on the loop. */
+static void job_ready(server *self, prep_job *job) {
+  self->prep_outstanding--;
+  pending_complete *pc = job->pc;
+  if(!pc) { /* cancelled meanwhile: the reply went out then */
+    job_free(job);
+    return;
+  }
+  pc->job = NULL;
+  if(job->status) {
+    char *message = ch_strdupf("model '%s': %s",
+                               ch_model_config_of(job->model)->name,
+                               job->why.data ? job->why.data : "");
+    server_reply_error(self, pc->id, CH_RPC_REQUEST_FAILED, message);
+    ch_free(message);
+    pending_free(self, pc);
+  } else if(ch_models_complete(self->models, (ch_model *)job->model,
+                               &job->req, on_result, pc, &pc->call)) {
+    server_reply_error(self, pc->id, CH_RPC_INTERNAL_ERROR,
+                       "cannot start the completion");
+    pending_free(self, pc);
+  }
+  job_free(job); /* ch_models_complete copied the request */
+}
+
+static void drain_done(ch_loop *loop, void *ud) {
+  (void)loop;
+  server *self = ud;
+  preparer *p = self->prep;
+  if(!p) return;
+  pthread_mutex_lock(&p->lock);
+  prep_job *list = p->done;
+  p->done = NULL;
+  pthread_mutex_unlock(&p->lock);
+  /* Oldest first, as they were queued. */
+  prep_job *rev = NULL;
+  while(list) {
+    prep_job *next = list->next;
+    list->next = rev;
+    rev = list;
+    list = next;
+  }
+  while(rev) {
+    prep_job *next = rev->next;
+    job_ready(self, rev);
+    rev = next;
+  }
 }
 
 void handle_complete(request *r) {
@@ -150,61 +313,55 @@ void handle_complete(request *r) {
   }
 
   ch_position p = {(uint32_t)line, (uint32_t)character};
-  uint32_t cursor = ch_text_offset(doc->text, p, self->docs.encoding);
-  uint32_t len = 0;
-  char *text = ch_text_dup(doc->text, &len);
-  char *path = ch_uri_to_path(uri);
+  prep_job *job = ch_calloc(1, sizeof(*job));
+  job->model = model;
+  job->path = ch_uri_to_path(uri);
+  job->text = ch_text_dup(doc->text, &job->in.len);
   const ch_language *lang = ch_syntax_by_language_id(doc->language_id);
-  if(!lang && path) lang = ch_syntax_by_path(path, NULL, 0);
-  ch_snapshot *snap = self->index ? ch_index_snapshot(self->index) : NULL;
-  ch_model_prepare_input in = {
-      .snapshot = snap,
-      .engine = self->context,
-      .guard = self->guard,
-      .path = path ? path : uri,
-      .lang = lang,
-      .text = text,
-      .len = len,
-      .cursor = cursor,
-      .budget = self->config.context_budget,
-      .prefix_ratio = self->config.context_prefix_ratio,
-  };
-  ch_model_request req;
-  ch_model_prepared held;
-  ch_buf why;
-  ch_buf_init(&why, 4096);
-  ch_status prep = ch_model_prepare(model, &in, &req, &held, &why);
-  if(prep) {
-    char *message = ch_strdupf("model '%s': %s",
-                               ch_model_config_of(model)->name, why.data);
-    server_reply_error(self, r->id, CH_RPC_REQUEST_FAILED, message);
-    ch_free(message);
-    goto done;
-  }
+  if(!lang && job->path) lang = ch_syntax_by_path(job->path, NULL, 0);
+  job->snap = self->index ? ch_index_snapshot(self->index) : NULL;
+  job->in.snapshot = job->snap;
+  job->in.guard = self->guard;
+  job->in.path = job->path ? job->path : uri;
+  job->in.lang = lang;
+  job->in.text = job->text;
+  job->in.cursor = ch_text_offset(doc->text, p, self->docs.encoding);
+  job->in.budget = self->config.context_budget;
+  job->in.prefix_ratio = self->config.context_prefix_ratio;
+  ch_buf_init(&job->why, 4096);
+  if(job->in.path == uri) job->in.path = job->path = ch_strdup(uri);
+
   pending_complete *pc = ch_calloc(1, sizeof(*pc));
   pc->self = self;
   pc->id = cJSON_Duplicate(r->id, true);
   pc->next = self->completes;
   if(pc->next) pc->next->prev = pc;
   self->completes = pc;
-  ch_status st = ch_models_complete(models, model, &req, on_result, pc,
-                                    &pc->call);
-  if(st) {
-    server_reply_error(self, r->id, CH_RPC_INTERNAL_ERROR,
-                       "cannot start the completion");
-    pending_free(self, pc);
+  pc->job = job;
+  job->pc = pc;
+  self->prep_outstanding++;
+  /* The builtin model reads the document itself: nothing to build. */
+  if(!ch_model_provider(model)->build || !self->prep) {
+    job->status = ch_model_prepare(model, &job->in, &job->req, &job->held,
+                                   &job->why);
+    job_ready(self, job);
+    return;
   }
-done:
-  ch_model_prepared_release(&held);
-  ch_buf_release(&why);
-  ch_snapshot_unref(snap);
-  ch_free(text);
-  ch_free(path);
+  preparer *pp = self->prep;
+  pthread_mutex_lock(&pp->lock);
+  if(pp->queue_tail)
+    pp->queue_tail->next = job;
+  else
+    pp->queue = job;
+  pp->queue_tail = job;
+  pthread_cond_signal(&pp->wake);
+  pthread_mutex_unlock(&pp->lock);
 }
 
 bool complete_cancel(server *self, const cJSON *id) {
   for(pending_complete *p = self->completes; p; p = p->next) {
     if(!ch_rpc_same_id(p->id, id)) continue;
+    if(p->job) p->job->pc = NULL; /* freed when the preparer is done */
     ch_model_call_cancel(p->call); /* the transfer is gone after this */
     server_reply_error(self, p->id, CH_RPC_REQUEST_CANCELLED,
                        "request cancelled");
@@ -222,6 +379,10 @@ void complete_config_changed(server *self) {
 }
 
 void complete_stop(server *self) {
+  /* The preparer first: its jobs point at the models and the guard. */
+  preparer_free(self->prep);
+  self->prep = NULL;
+  self->prep_outstanding = 0;
   while(self->completes) {
     ch_model_call_cancel(self->completes->call);
     pending_free(self, self->completes);
@@ -230,6 +391,4 @@ void complete_stop(server *self) {
   self->models = NULL;
   ch_guard_free(self->guard);
   self->guard = NULL;
-  ch_context_engine_free(self->context);
-  self->context = NULL;
 }

@@ -88,7 +88,8 @@ typedef struct server {
   bool models_stale;        /* the config changed since they were built */
   pending_complete *completes; /* chorus/complete requests in flight */
   struct ch_guard *guard;      /* from the config, rebuilt with the models */
-  struct ch_context_engine *context; /* caches of the context engine */
+  struct preparer *prep;       /* the thread that builds contexts */
+  size_t prep_outstanding;     /* contexts being built (cancelled ones too) */
 } server;
 
 typedef struct request {

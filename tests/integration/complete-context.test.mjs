@@ -7,7 +7,8 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { startServer, initializeParams } from './lib/client.mjs';
+import rpc from 'vscode-jsonrpc/node.js';
+import { startServer, initializeParams, ResponseError } from './lib/client.mjs';
 import { TEST_TIMEOUT, WAIT_MS, runChorusCli } from './lib/common.mjs';
 import { startFakeModel } from './lib/fake-model.mjs';
 
@@ -116,4 +117,31 @@ test('chorus complete sends the same guarded context from the command line', opt
   assert.match(sent, /<\|file_sep\|>billing\/tax\.py \n[^]*def compute_vat\(amount, rate\)/);
   assert.ok(!sent.includes(SECRET), 'the secret left for a remote model');
   assert.ok(sent.endsWith('    return <|fim_suffix|>\n<|fim_middle|>'), JSON.stringify(sent.slice(-60)));
+});
+
+// Cancelled at any stage (context being built on its thread, or the model
+// call under way), each request gets its one answer, and the next works.
+test('completions cancelled while their context is built', opts, async (t) => {
+  const { root, files } = makeRepo();
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const s = await serverWith(t, root, [openaiModel({ remote: true })]);
+  const uri = pathToFileURL(path.join(root, 'app/main.py')).href;
+  await s.open(uri, files['app/main.py'], { languageId: 'python' });
+  fake.reset();
+  fake.behave('POST /v1/completions', { delayMs: 50 });
+  t.after(() => fake.reset());
+  const params = { textDocument: { uri }, position: { line: 6, character: 11 } };
+  const runs = [];
+  for (let i = 0; i < 30; i++) {
+    const source = new rpc.CancellationTokenSource();
+    runs.push(s.connection.sendRequest('chorus/complete', params, source.token).then(
+      () => 'answered', (e) => (e instanceof ResponseError && e.code === -32800 ? 'cancelled' : e)));
+    if (i % 3 !== 2) source.cancel(); // every third runs to its end
+  }
+  const outcomes = await Promise.all(runs);
+  for (const o of outcomes) assert.ok(o === 'answered' || o === 'cancelled', String(o));
+  assert.ok(outcomes.filter((o) => o === 'answered').length >= 10);
+  fake.reset();
+  const r = await s.request('chorus/complete', params);
+  assert.equal(r.text, 'total');
 });
