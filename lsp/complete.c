@@ -40,6 +40,12 @@ struct prep_job {
   ch_model_prepare_input in; /* text and path owned by the job */
   char *text, *path;
   ch_snapshot *snap;
+  /* Other open documents (texts and paths owned); the first nrecent were
+   * edited since they were opened: their unsaved changes become edits. */
+  ch_context_doc *docs;
+  size_t ndocs, nrecent;
+  ch_context_edit *edits; /* made by the preparer; strings owned */
+  size_t nedits;
   /* results */
   ch_model_request req;
   ch_model_prepared held;
@@ -61,6 +67,16 @@ typedef struct preparer {
 } preparer;
 
 static void job_free(prep_job *job) {
+  for(size_t i = 0; i < job->ndocs; i++) {
+    ch_free((char *)job->docs[i].path);
+    ch_free((char *)job->docs[i].text);
+  }
+  ch_free(job->docs);
+  for(size_t i = 0; i < job->nedits; i++) {
+    ch_free((char *)job->edits[i].removed);
+    ch_free((char *)job->edits[i].added);
+  }
+  ch_free(job->edits);
   ch_model_prepared_release(&job->held);
   ch_buf_release(&job->why);
   ch_snapshot_unref(job->snap);
@@ -70,6 +86,73 @@ static void job_free(prep_job *job) {
 }
 
 static void drain_done(ch_loop *loop, void *ud);
+
+#define DOCS_MAX 8            /* other open documents sent as similar code */
+#define DOC_BYTES_MAX (512u << 10)
+#define EDITS_MAX 4           /* documents whose unsaved edits are shown */
+#define HUNK_LINES_MAX 20     /* lines kept on each side of a hunk */
+
+/* Start of the line after the one at `at` (or len). */
+static size_t next_line(const char *t, size_t len, size_t at) {
+  const char *nl = memchr(t + at, '\n', len - at);
+  return nl ? (size_t)(nl - t) + 1 : len;
+}
+
+/* Lines [from, to) of t, at most HUNK_LINES_MAX of them, as a new string. */
+static char *lines_of(const char *t, size_t len, size_t from, size_t to) {
+  size_t end = from;
+  for(int n = 0; end < to && n < HUNK_LINES_MAX; n++)
+    end = next_line(t, to, end);
+  (void)len;
+  return ch_strndup(t + from, end - from);
+}
+
+/* The unsaved change of an open document: the lines between the common
+ * head and the common tail of its text on disk and its text now, as one
+ * hunk. False when the disk copy cannot be read or nothing differs. */
+static bool unsaved_hunk(const ch_context_doc *doc, ch_context_edit *out) {
+  FILE *f = fopen(doc->path, "rb");
+  if(!f) return false;
+  ch_buf disk;
+  ch_buf_init(&disk, DOC_BYTES_MAX);
+  char chunk[16384];
+  size_t n;
+  bool ok = true;
+  while(ok && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+    ok = ch_buf_append(&disk, chunk, n) == CH_OK;
+  fclose(f);
+  const char *a = disk.data ? disk.data : "", *b = doc->text;
+  size_t alen = disk.len, blen = doc->len;
+  /* Common head, by whole lines. */
+  size_t head = 0;
+  uint32_t row = 0;
+  while(ok && head < alen && head < blen) {
+    size_t ea = next_line(a, alen, head), eb = next_line(b, blen, head);
+    if(ea != eb || memcmp(a + head, b + head, ea - head) != 0) break;
+    head = ea;
+    row++;
+  }
+  /* Common tail, by whole lines, not overlapping the head. */
+  size_t ta = alen, tb = blen;
+  while(ok && ta > head && tb > head) {
+    size_t sa = ta - 1, sb = tb - 1; /* last byte of the previous line */
+    while(sa > head && a[sa - 1] != '\n') sa--;
+    while(sb > head && b[sb - 1] != '\n') sb--;
+    if(ta - sa != tb - sb || memcmp(a + sa, b + sb, ta - sa) != 0) break;
+    ta = sa;
+    tb = sb;
+  }
+  if(!ok || (ta == head && tb == head)) {
+    ch_buf_release(&disk);
+    return false;
+  }
+  out->path = doc->path;
+  out->row = row;
+  out->removed = lines_of(a, alen, head, ta);
+  out->added = lines_of(b, blen, head, tb);
+  ch_buf_release(&disk);
+  return true;
+}
 
 static void *preparer_main(void *arg) {
   preparer *p = arg;
@@ -82,6 +165,14 @@ static void *preparer_main(void *arg) {
     if(!p->queue) p->queue_tail = NULL;
     pthread_mutex_unlock(&p->lock);
     job->in.engine = p->engine;
+    if(job->nrecent) {
+      job->edits = ch_calloc(job->nrecent, sizeof(*job->edits));
+      for(size_t i = 0; i < job->nrecent; i++)
+        if(unsaved_hunk(&job->docs[i], &job->edits[job->nedits]))
+          job->nedits++;
+      job->in.edits = job->edits;
+      job->in.nedits = job->nedits;
+    }
     job->status = ch_model_prepare(job->model, &job->in, &job->req,
                                    &job->held, &job->why);
     pthread_mutex_lock(&p->lock);
@@ -264,6 +355,41 @@ static void drain_done(ch_loop *loop, void *ud) {
   }
 }
 
+/* Picks the other open documents for the job, most recently changed
+ * first, and copies them. */
+static void collect_docs(server *self, const ch_document *current,
+                         prep_job *job) {
+  const ch_document *pick[DOCS_MAX];
+  size_t npick = 0, iter = 0;
+  const char *key;
+  void *value;
+  while(ch_map_next(&self->docs.by_uri, &iter, &key, &value)) {
+    const ch_document *d = value;
+    if(d == current || ch_text_length(d->text) > DOC_BYTES_MAX) continue;
+    /* Keep the DOCS_MAX most recently changed, by insertion. */
+    size_t at = npick;
+    while(at > 0 && pick[at - 1]->changed_ns < d->changed_ns) at--;
+    if(at >= DOCS_MAX) continue;
+    if(npick < DOCS_MAX) npick++;
+    memmove(pick + at + 1, pick + at, (npick - 1 - at) * sizeof(*pick));
+    pick[at] = d;
+  }
+  if(!npick) return;
+  job->docs = ch_calloc(npick, sizeof(*job->docs));
+  for(size_t i = 0; i < npick; i++) {
+    char *path = ch_uri_to_path(pick[i]->uri);
+    if(!path) continue;
+    ch_context_doc *cd = &job->docs[job->ndocs++];
+    cd->path = path;
+    cd->text = ch_text_dup(pick[i]->text, &cd->len);
+    if(pick[i]->changed_ns && job->nrecent == job->ndocs - 1 &&
+       job->nrecent < EDITS_MAX)
+      job->nrecent++;
+  }
+  job->in.docs = job->docs;
+  job->in.ndocs = job->ndocs;
+}
+
 void handle_complete(request *r) {
   server *self = r->self;
   ch_rpc_err err;
@@ -330,6 +456,7 @@ void handle_complete(request *r) {
   job->in.prefix_ratio = self->config.context_prefix_ratio;
   ch_buf_init(&job->why, 4096);
   if(job->in.path == uri) job->in.path = job->path = ch_strdup(uri);
+  if(ch_model_provider(model)->build) collect_docs(self, doc, job);
 
   pending_complete *pc = ch_calloc(1, sizeof(*pc));
   pc->self = self;

@@ -88,6 +88,7 @@ ch_status ch_documents_change(ch_documents *self, const char *uri,
     ch_text_free(doc->text);
     doc->text = scratch;
     doc->version = version;
+    doc->changed_ns = ch_now_ns();
     if(self->on_edit) {
       edit.new_end_point =
           ch_text_position(doc->text, edit.new_end, CH_ENC_UTF8);
@@ -121,6 +122,7 @@ ch_status ch_documents_change(ch_documents *self, const char *uri,
     }
   }
   doc->version = version;
+  doc->changed_ns = ch_now_ns();
   return CH_OK;
 }
 

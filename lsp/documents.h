@@ -21,6 +21,7 @@ typedef struct ch_document {
   char *language_id; /* owned */
   int64_t version;
   ch_text *text; /* owned */
+  uint64_t changed_ns; /* ch_now_ns() of the last change; 0: none since open */
 } ch_document;
 
 /* One content change of a didChange, already validated. */

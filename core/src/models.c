@@ -1592,6 +1592,10 @@ ch_status ch_model_prepare(const ch_model *model,
       .len = in->len,
       .cursor = in->cursor,
       .budget = in->budget ? in->budget : PREPARE_DEFAULT_BUDGET,
+      .docs = in->docs,
+      .ndocs = in->ndocs,
+      .edits = in->edits,
+      .nedits = in->nedits,
   };
   ch_context_options opt = {
       .prefix_ratio = in->prefix_ratio,

@@ -145,3 +145,25 @@ test('completions cancelled while their context is built', opts, async (t) => {
   const r = await s.request('chorus/complete', params);
   assert.equal(r.text, 'total');
 });
+
+// Other open documents feed the context: unsaved edits in another file come
+// as a diff hunk, open documents as similar code.
+test('unsaved edits in another open document reach the context', opts, async (t) => {
+  const { root, files } = makeRepo();
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const s = await serverWith(t, root, [openaiModel({ remote: false })]);
+  const tax = pathToFileURL(path.join(root, 'billing/tax.py')).href;
+  await s.open(tax, files['billing/tax.py'], { languageId: 'python' });
+  await s.notify('textDocument/didChange', {
+    textDocument: { uri: tax, version: 2 },
+    contentChanges: [{ range: { start: { line: 3, character: 0 }, end: { line: 3, character: 0 } },
+      text: '\ndef compute_duty(amount, tariff_code):\n    return amount * lookup_tariff(tariff_code)\n' }],
+  });
+  const uri = pathToFileURL(path.join(root, 'app/main.py')).href;
+  await s.open(uri, files['app/main.py'], { languageId: 'python' });
+  fake.reset();
+  await s.request('chorus/complete', { textDocument: { uri }, position: { line: 6, character: 11 } });
+  const sent = fake.requests.at(-1).json.prompt;
+  // As a hunk against the file on disk: three lines added after line 4.
+  assert.match(sent, /@@ -4,0 \+4,3 @@\n\+\n\+def compute_duty\(amount, tariff_code\):\n\+    return amount \* lookup_tariff/);
+});

@@ -365,6 +365,12 @@ typedef struct ch_model_prepare_input {
   uint32_t cursor;             /* byte offset into text */
   uint32_t budget;             /* tokens for the context; 0: 2048 */
   double prefix_ratio;         /* 0: the engine's default */
+  /* Other open documents and recent edits in other files, for the
+   * context's similar code and edit hunks; may be empty. */
+  const struct ch_context_doc *docs;
+  size_t ndocs;
+  const struct ch_context_edit *edits;
+  size_t nedits;
 } ch_model_prepare_input;
 
 /* What a prepared request points into; release it after ch_models_complete
