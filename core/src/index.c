@@ -29,6 +29,12 @@
 #define OVERLAY_MAX 64
 #define PUBLISH_INTERVAL_MS 100
 #define REBUILD_INTERVAL_MS 1000
+/* While files are still queued, a rebuild waits at least this many times
+ * as long as the last one took, so that rebuilds during a first indexing
+ * cost a bounded share of it (a base is rebuilt from all its files: with
+ * a fixed interval their total cost would grow with the square of the
+ * repository). */
+#define REBUILD_COST_FACTOR 40
 #define MAX_RESOLVED 64 /* files one import may resolve to, kept */
 
 /* ---- small vectors ------------------------------------------------------- */
@@ -261,13 +267,13 @@ static const char *relative(const fileset_view *v, const char *abs) {
   return abs[v->root_len] == '/' ? abs + v->root_len + 1 : NULL;
 }
 
+/* Called for every candidate path of every import: no printf. */
 static const char *to_abs(fileset_view *v, const char *rel) {
   ch_buf_reset(&v->scratch);
-  if(v->root_len == 1)
-    ch_buf_appendf(&v->scratch, "/%s", rel);
-  else
-    ch_buf_appendf(&v->scratch, "%s/%s", v->root_path, rel);
-  return v->scratch.data;
+  if(v->root_len > 1) ch_buf_append(&v->scratch, v->root_path, v->root_len);
+  ch_buf_append_char(&v->scratch, '/');
+  ch_buf_append_str(&v->scratch, rel);
+  return v->scratch.data ? v->scratch.data : "";
 }
 
 static bool fs_lookup(void *p, const char *path, uint32_t *id) {
@@ -484,6 +490,11 @@ typedef enum job_kind { JOB_WALK, JOB_FILE, JOB_DOC, JOB_REBUILD } job_kind;
 typedef struct job {
   job_kind kind;
   char *path; /* root (walk) or absolute file path */
+  /* A file job from a walk: what the walk's check of the file found, so
+   * the worker need not check it again before reading it. */
+  const ch_language *lang; /* NULL: check the file first */
+  uint64_t size;
+  int64_t mtime_ns;
   struct job *next;
 } job;
 
@@ -541,7 +552,9 @@ struct ch_index {
   uint32_t nroots;
   ch_map disk;   /* abs -> disk_entry* */
   ch_map docs;   /* abs -> doc* */
-  ch_map queued; /* abs -> 1: file jobs queued, to coalesce */
+  /* abs -> its file job while queued, FILE_RUNNING while a worker runs
+   * it: a change reported meanwhile is coalesced into that job. */
+  ch_map queued;
 
   ch_snapshot *current;
   ch_map dirty; /* abs -> generation of the last change */
@@ -549,7 +562,7 @@ struct ch_index {
   bool rebuild_queued;
   bool publish_due;
   uint64_t last_publish_ms;
-  uint64_t last_rebuild_ms;
+  uint64_t next_rebuild_ms; /* earliest rebuild while jobs are queued */
 
   ch_index_stats stats;
 };
@@ -558,7 +571,12 @@ static void notify_change(ch_index *self) {
   if(self->opts.on_change) self->opts.on_change(self->opts.userdata);
 }
 
-static void push_job(ch_index *self, job_kind kind, const char *path) {
+/* The value of a path in ch_index.queued while its job runs. */
+static char file_running;
+#define FILE_RUNNING ((void *)&file_running)
+
+/* Queues a job; returns it for the caller to fill in (lock held). */
+static job *push_job(ch_index *self, job_kind kind, const char *path) {
   job *j = ch_calloc(1, sizeof(*j));
   j->kind = kind;
   j->path = path ? ch_strdup(path) : NULL;
@@ -575,6 +593,7 @@ static void push_job(ch_index *self, job_kind kind, const char *path) {
   }
   self->njobs++;
   pthread_cond_signal(&self->work_cv);
+  return j;
 }
 
 /* Root index of an absolute path: the longest root containing it. */
@@ -616,16 +635,14 @@ static int cmp_overlay(const void *a, const void *b) {
 
 /* Publishes current base + dirty paths as a new snapshot. Lock held.
  * When too many paths are dirty for an overlay, a base rebuild is queued
- * instead (at most every REBUILD_INTERVAL_MS while files are still being
- * parsed, so a first indexing spends its time parsing) and publishes. */
+ * instead, which publishes (while files are still queued, not before
+ * next_rebuild_ms, so a first indexing spends its time parsing). */
 static void publish(ch_index *self, base *b) {
   if(self->dirty.len > OVERLAY_MAX) {
     self->publish_due = false;
-    uint64_t now = ch_now_ms();
     if(!self->rebuild_queued &&
-       (!self->head || now - self->last_rebuild_ms > REBUILD_INTERVAL_MS)) {
+       (!self->head || ch_now_ms() >= self->next_rebuild_ms)) {
       self->rebuild_queued = true;
-      self->last_rebuild_ms = now;
       push_job(self, JOB_REBUILD, NULL);
     }
     return;
@@ -688,6 +705,7 @@ static void publish(ch_index *self, base *b) {
 
 /* Rebuilds the base from every record; runs on a worker, mostly unlocked. */
 static void rebuild(ch_index *self) {
+  uint64_t t0 = ch_now_ms();
   pthread_mutex_lock(&self->lock);
   uint64_t gen0 = self->gen;
   uint32_t n = 0, cap = (uint32_t)(self->disk.len + self->docs.len) + 1;
@@ -734,6 +752,9 @@ static void rebuild(ch_index *self) {
   }
   ch_free(done);
   self->rebuild_queued = false;
+  uint64_t t1 = ch_now_ms();
+  self->next_rebuild_ms =
+      t1 + CH_MAX((uint64_t)REBUILD_INTERVAL_MS, REBUILD_COST_FACTOR * (t1 - t0));
   if(self->dirty.len > OVERLAY_MAX) {
     /* Many changes arrived while building: publish the new base alone and
      * let the next publish decide about another rebuild. */
@@ -752,35 +773,68 @@ static void rebuild(ch_index *self) {
 
 /* ---- reading and extracting ----------------------------------------------- */
 
-static char *read_file(const char *path, uint64_t max, uint32_t *len) {
+/* A worker's buffer for file text, reused from file to file so that
+ * reading costs no allocation (nor the heap consolidation that a large
+ * malloc and free per file set off). */
+typedef struct readbuf {
+  char *data;
+  size_t cap;
+} readbuf;
+
+/* Past this, the buffer is given back after the file, so one large file
+ * does not pin its size in every worker. */
+#define READBUF_KEEP ((size_t)2 << 20)
+
+static void readbuf_reserve(readbuf *self, size_t want) {
+  if(self->cap >= want) return;
+  size_t cap = CH_MAX(self->cap, (size_t)64 << 10);
+  while(cap < want) cap *= 2;
+  ch_free(self->data); /* nothing to keep: no realloc copy */
+  self->data = ch_malloc(cap);
+  self->cap = cap;
+}
+
+static void readbuf_release(readbuf *self) {
+  ch_free(self->data);
+  self->data = NULL;
+  self->cap = 0;
+}
+
+/* Reads a regular file of at most max bytes into rb, NUL-terminated; the
+ * size and mtime come from the descriptor it was read through. false when
+ * it is missing, not a regular file, too large or unreadable. */
+static bool read_file(readbuf *rb, const char *path, uint64_t max,
+                      uint32_t *len, int64_t *mtime_ns) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if(fd < 0) return NULL;
+  if(fd < 0) return false;
   struct stat st;
   if(fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
     close(fd);
-    return NULL;
+    return false;
   }
-  size_t cap = (size_t)st.st_size + 1, n = 0;
-  char *data = ch_malloc(cap);
+  /* One byte past the size: a read that fills it means the file grew. */
+  readbuf_reserve(rb, (size_t)st.st_size + 2);
+  size_t n = 0;
   for(;;) {
-    if(n + 1 >= cap) { /* grew while we read */
-      if(cap > max + 1) break;
-      cap *= 2;
-      data = ch_realloc(data, cap);
+    if(n + 1 >= rb->cap) { /* grew while we read */
+      if(rb->cap > max + 1) break;
+      char *bigger = ch_malloc(rb->cap * 2);
+      memcpy(bigger, rb->data, n);
+      ch_free(rb->data);
+      rb->data = bigger;
+      rb->cap *= 2;
     }
-    ssize_t got = read(fd, data + n, cap - 1 - n);
+    ssize_t got = read(fd, rb->data + n, rb->cap - 1 - n);
     if(got < 0 && errno == EINTR) continue;
     if(got <= 0) break;
     n += (size_t)got;
   }
   close(fd);
-  if(n > max) {
-    ch_free(data);
-    return NULL;
-  }
-  data[n] = 0;
+  if(n > max) return false;
+  rb->data[n] = 0;
   *len = (uint32_t)n;
-  return data;
+  *mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+  return true;
 }
 
 /* Relative path of abs within root r ("/" roots keep all but the slash). */
@@ -823,14 +877,25 @@ static void root_file_done(ch_index *self, uint32_t r) {
   if(rt->pending) rt->pending--;
 }
 
-static void do_file(ch_index *self, ch_extractor *ex, const char *abs) {
-  ch_walk_options wo = {self->opts.max_file_bytes,
-                        (const char *const *)self->globs, NULL};
+/* Indexes one file. A job from a walk carries the walk's check of the
+ * file (language, size, mtime), which is not redone; other jobs (a change
+ * on disk) check the file first. */
+static void do_file(ch_index *self, ch_extractor *ex, readbuf *rb,
+                    const job *j) {
+  const char *abs = j->path;
   ch_walk_entry entry;
-  ch_status st = ch_workspace_check_file(abs, &wo, &entry);
+  ch_status st = CH_OK;
+  if(j->lang) {
+    memset(&entry, 0, sizeof(entry));
+    entry.lang = j->lang;
+    entry.size = j->size;
+    entry.mtime_ns = j->mtime_ns;
+  } else {
+    ch_walk_options wo = {self->opts.max_file_bytes,
+                          (const char *const *)self->globs, NULL};
+    st = ch_workspace_check_file(abs, &wo, &entry);
+  }
   ch_record *rec = NULL;
-  uint32_t len = 0;
-  char *text = NULL;
   pthread_mutex_lock(&self->lock);
   uint32_t r = find_root(self, abs);
   const char *rel = rel_in(r == CH_NONE ? NULL : &self->roots[r], abs);
@@ -851,14 +916,17 @@ static void do_file(ch_index *self, ch_extractor *ex, const char *abs) {
   } else if(!st) {
     uint64_t max = self->opts.max_file_bytes ? self->opts.max_file_bytes
                                              : CH_WALK_DEFAULT_MAX_BYTES;
-    text = read_file(abs, max, &len);
-    if(text) {
+    uint32_t len = 0;
+    int64_t mtime_ns = 0;
+    if(read_file(rb, abs, max, &len, &mtime_ns)) {
       ch_status error = CH_OK;
-      rec = ch_extract(ex, entry.lang, rel_copy, text, len, NULL, NULL, &error);
-      if(rec) rec->mtime_ns = entry.mtime_ns;
+      rec = ch_extract(ex, entry.lang, rel_copy, rb->data, len, NULL, NULL,
+                       &error);
+      /* The time of the text read, which may be newer than the check's. */
+      if(rec) rec->mtime_ns = mtime_ns;
       else ch_log_debug("index: %s: %s", abs, ch_strerror(error));
     }
-    ch_free(text);
+    if(rb->cap > READBUF_KEEP) readbuf_release(rb);
   }
   ch_free(rel_copy);
 
@@ -964,9 +1032,12 @@ static void on_walk_file(const ch_walk_entry *e, void *ud) {
     self->stats.bytes += cached->size;
     set_disk(self, e->abs_path, w->r, cached, true);
   } else if(!ch_map_get(&self->queued, e->abs_path)) {
-    ch_map_put(&self->queued, e->abs_path, (void *)1);
     rt->pending++;
-    push_job(self, JOB_FILE, e->abs_path);
+    job *j = push_job(self, JOB_FILE, e->abs_path);
+    j->lang = e->lang;
+    j->size = e->size;
+    j->mtime_ns = e->mtime_ns;
+    ch_map_put(&self->queued, e->abs_path, j);
   }
   if(self->publish_due && ch_now_ms() - self->last_publish_ms > PUBLISH_INTERVAL_MS) {
     publish(self, self->current->b);
@@ -1078,6 +1149,7 @@ static void save_root_cache(ch_index *self, uint32_t r) {
 static void *worker_main(void *arg) {
   ch_index *self = arg;
   ch_extractor *ex = ch_extractor_new();
+  readbuf rb = {NULL, 0};
   pthread_mutex_lock(&self->lock);
   for(;;) {
     while(!self->head && !self->stopping) {
@@ -1089,15 +1161,24 @@ static void *worker_main(void *arg) {
         pthread_mutex_lock(&self->lock);
         continue;
       }
+      /* A root whose files are all done is saved even while another
+       * worker runs a job (the final rebuild of a first indexing): its
+       * records cannot change until a new job for it is queued. */
       bool saved = false;
-      for(uint32_t r = 0; r < self->nroots && self->running == 0; r++) {
+      for(uint32_t r = 0; r < self->nroots; r++) {
         root *rt = &self->roots[r];
         if(rt->save_due && !rt->walking && rt->pending == 0) {
           rt->save_due = false;
+          /* Counted as running: the lock is let go while writing, and
+           * ch_index_wait_idle must wait for the file. */
+          self->running++;
           if(rt->cache_dirty) save_root_cache(self, r);
           /* The first indexing left garbage in the workers' malloc
            * arenas; give it back to the system. */
+          pthread_mutex_unlock(&self->lock);
           malloc_trim(0);
+          pthread_mutex_lock(&self->lock);
+          self->running--;
           saved = true;
         }
       }
@@ -1111,11 +1192,14 @@ static void *worker_main(void *arg) {
     if(!self->head) self->tail = NULL;
     self->njobs--;
     self->running++;
+    /* From now on the job is the worker's alone. */
+    if(j->kind == JOB_FILE && ch_map_get(&self->queued, j->path) == j)
+      ch_map_put(&self->queued, j->path, FILE_RUNNING);
     pthread_mutex_unlock(&self->lock);
 
     switch(j->kind) {
     case JOB_WALK: do_walk(self, j->path); break;
-    case JOB_FILE: do_file(self, ex, j->path); break;
+    case JOB_FILE: do_file(self, ex, &rb, j); break;
     case JOB_DOC: do_doc(self, ex, j->path); break;
     case JOB_REBUILD: rebuild(self); break;
     }
@@ -1137,6 +1221,7 @@ static void *worker_main(void *arg) {
     }
   }
   pthread_mutex_unlock(&self->lock);
+  readbuf_release(&rb);
   ch_extractor_free(ex);
   return NULL;
 }
@@ -1304,10 +1389,14 @@ ch_status ch_index_remove_root(ch_index *self, const char *path) {
 
 /* Queues a re-check of one path. Lock held. */
 static void queue_check(ch_index *self, const char *path, uint32_t r) {
-  if(ch_map_get(&self->queued, path)) return;
-  ch_map_put(&self->queued, path, (void *)1);
+  job *queued = ch_map_get(&self->queued, path);
+  if(queued) {
+    /* The walk's check of the file in that job may be out of date now. */
+    if(queued != FILE_RUNNING) queued->lang = NULL;
+    return;
+  }
   self->roots[r].pending++;
-  push_job(self, JOB_FILE, path);
+  ch_map_put(&self->queued, path, push_job(self, JOB_FILE, path));
 }
 
 void ch_index_file_changed(ch_index *self, const char *path) {
