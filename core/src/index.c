@@ -407,9 +407,74 @@ static void map_push(ch_map *m, const char *key, uint32_t id) {
   idvec_push(v, id);
 }
 
-/* Builds a base over files (taken: the array and its references). */
+/* Fills b->names, sorted by cmp_name. Files whose record is the one they
+ * had in prev take their names from prev's sorted array, renumbered (both
+ * bases order files by path, so that order holds); only the others' names
+ * are sorted, and the two runs merged. So a rebuild during a first
+ * indexing sorts the names of the files parsed since the last one, not
+ * all of them again (which for C headers, full of macros, cost more than
+ * the rest of a rebuild). */
+static void build_names(base *b, const base *prev) {
+  uint32_t n = b->n;
+  const file_entry *files = b->files;
+  bool *kept = ch_calloc(CH_MAX(n, 1u), sizeof(bool));
+  uint32_t *remap = NULL; /* prev id -> id here; CH_NONE: changed, gone */
+  if(prev && prev->n) {
+    remap = ch_malloc(prev->n * sizeof(uint32_t));
+    uint32_t i = 0;
+    for(uint32_t j = 0; j < prev->n; j++) {
+      int c = 1;
+      while(i < n && (c = strcmp(files[i].abs, prev->files[j].abs)) < 0) i++;
+      if(i == n) c = 1;
+      remap[j] = CH_NONE;
+      if(c == 0 && files[i].rec == prev->files[j].rec) {
+        remap[j] = i;
+        kept[i] = true;
+      }
+    }
+  }
+  size_t nnames = 0, nfresh = 0;
+  for(uint32_t i = 0; i < n; i++) {
+    nnames += files[i].rec->ndefs;
+    if(!kept[i]) nfresh += files[i].rec->ndefs;
+  }
+  name_entry *fresh = ch_malloc(CH_MAX(nfresh, (size_t)1) * sizeof(*fresh));
+  size_t f = 0;
+  for(uint32_t i = 0; i < n; i++) {
+    const ch_record *rec = files[i].rec;
+    for(uint32_t d = 0; !kept[i] && d < rec->ndefs; d++)
+      fresh[f++] = (name_entry){ch_record_str(rec, rec->defs[d].name), i, d};
+  }
+  if(nfresh > 1) qsort(fresh, nfresh, sizeof(*fresh), cmp_name);
+  b->names = ch_malloc(CH_MAX(nnames, (size_t)1) * sizeof(*b->names));
+  size_t o = 0, w = 0;
+  f = 0;
+  for(;;) {
+    /* The next name of prev that is kept, renumbered. */
+    name_entry old = {NULL, 0, 0};
+    while(remap && o < prev->nnames && !old.name) {
+      const name_entry *e = &prev->names[o];
+      if(remap[e->file] != CH_NONE) old = (name_entry){e->name, remap[e->file], e->def};
+      else o++;
+    }
+    if(!old.name && f == nfresh) break;
+    if(old.name && (f == nfresh || cmp_name(&old, &fresh[f]) <= 0)) {
+      b->names[w++] = old;
+      o++;
+    } else {
+      b->names[w++] = fresh[f++];
+    }
+  }
+  b->nnames = w;
+  ch_free(fresh);
+  ch_free(remap);
+  ch_free(kept);
+}
+
+/* Builds a base over files (taken: the array and its references). prev,
+ * when not NULL, is an older base whose work may be reused. */
 static base *base_build(file_entry *files, uint32_t n, char **roots,
-                        uint32_t nroots) {
+                        uint32_t nroots, const base *prev) {
   base *b = ch_calloc(1, sizeof(*b));
   b->refs = 1;
   b->roots = roots;
@@ -421,9 +486,6 @@ static base *base_build(file_entry *files, uint32_t n, char **roots,
   ch_map_init(&b->by_base);
   ch_map_init(&b->by_dir);
   ch_map_init(&b->small_files);
-  size_t nnames = 0;
-  for(uint32_t i = 0; i < n; i++) nnames += files[i].rec->ndefs;
-  b->names = ch_malloc(CH_MAX(nnames, (size_t)1) * sizeof(*b->names));
   ch_buf dir;
   ch_buf_init(&dir, 1 << 16);
   for(uint32_t i = 0; i < n; i++) {
@@ -434,12 +496,9 @@ static base *base_build(file_entry *files, uint32_t n, char **roots,
     ch_buf_reset(&dir);
     ch_buf_append(&dir, f->abs, slash && slash > f->abs ? (size_t)(slash - f->abs) : 1);
     map_push(&b->by_dir, dir.data, i);
-    for(uint32_t d = 0; d < f->rec->ndefs; d++)
-      b->names[b->nnames++] =
-          (name_entry){ch_record_str(f->rec, f->rec->defs[d].name), i, d};
   }
   ch_buf_release(&dir);
-  qsort(b->names, b->nnames, sizeof(*b->names), cmp_name);
+  build_names(b, prev);
 
   /* Imports, resolved against this base alone. */
   ch_snapshot view = {.refs = 1, .b = b, .roots = roots, .nroots = nroots};
@@ -480,7 +539,7 @@ static base *base_build(file_entry *files, uint32_t n, char **roots,
 
 static base *base_empty(void) {
   return base_build(ch_malloc(sizeof(file_entry)), 0,
-                    ch_malloc(sizeof(char *)), 0);
+                    ch_malloc(sizeof(char *)), 0, NULL);
 }
 
 /* ---- the index ------------------------------------------------------------ */
@@ -729,13 +788,15 @@ static void rebuild(ch_index *self) {
   char **roots = ch_malloc(CH_MAX(nroots, 1u) * sizeof(char *));
   for(uint32_t i = 0; i < nroots; i++)
     roots[i] = ch_strdup(self->roots[i].path ? self->roots[i].path : "");
+  base *prev = base_ref(self->current->b);
   pthread_mutex_unlock(&self->lock);
 
   /* Files whose root is unknown (open documents outside every root) get
    * the pseudo-root "/" through an index past the real roots. */
   for(uint32_t i = 0; i < n; i++)
     if(files[i].root == CH_NONE) files[i].root = nroots;
-  base *b = base_build(files, n, roots, nroots);
+  base *b = base_build(files, n, roots, nroots, prev);
+  base_unref(prev);
 
   pthread_mutex_lock(&self->lock);
   /* Paths changed while building stay dirty; the rest is in the base. */
@@ -753,6 +814,7 @@ static void rebuild(ch_index *self) {
   ch_free(done);
   self->rebuild_queued = false;
   uint64_t t1 = ch_now_ms();
+  ch_log_debug("index: base of %u files rebuilt in %llu ms", b->n, (unsigned long long)(t1 - t0));
   self->next_rebuild_ms =
       t1 + CH_MAX((uint64_t)REBUILD_INTERVAL_MS, REBUILD_COST_FACTOR * (t1 - t0));
   if(self->dirty.len > OVERLAY_MAX) {
