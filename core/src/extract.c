@@ -466,6 +466,9 @@ typedef struct doc_cache {
 /* The incremental text hash keeps a state every HASH_STEP bytes. */
 #define HASH_STEP 4096
 
+#define MMEMO_SLOTS 256 /* a power of two */
+#define MMEMO_PROBES 8
+
 struct ch_extractor {
   lang_state *langs; /* ch_syntax_count() entries */
   size_t nlangs;
@@ -523,6 +526,15 @@ struct ch_extractor {
    * known (pattern, first capture, count). */
   struct mchild *mkids;
   uint32_t nmkids, mkids_cap;
+  /* The children lists made for the patterns tried at one node (valid
+   * while mgen is unchanged): the patterns that start at a node look at
+   * its children, and often at its grandchildren, again, and it is the
+   * cursor walk that costs. */
+  struct mmemo {
+    const void *id; /* TSNode.id: unique within a tree */
+    uint32_t gen, kid0, n;
+  } mmemo[MMEMO_SLOTS];
+  uint32_t mgen;
   struct msol *msols;
   uint32_t nmsols, msols_cap;
   TSQueryCapture *mcaps;
@@ -1314,8 +1326,22 @@ static void matcher_compile(query_info *qi, const ch_language *lang,
 
 /* ---- matching, at run time */
 
-/* The children of `node`, appended to self->mkids; returns the first. */
+/* The children of `node` in self->mkids: *n of them from the one
+ * returned; made once per node for all the patterns tried at one node. */
 static uint32_t m_children(ch_extractor *self, TSNode node, uint32_t *n) {
+  uintptr_t key = (uintptr_t)node.id;
+  uint32_t h = (uint32_t)((key >> 4) ^ (key >> 13)), slot = UINT32_MAX;
+  for(uint32_t p = 0; p < MMEMO_PROBES; p++) {
+    struct mmemo *m = &self->mmemo[(h + p) & (MMEMO_SLOTS - 1)];
+    if(m->gen != self->mgen) {
+      slot = (h + p) & (MMEMO_SLOTS - 1);
+      break;
+    }
+    if(m->id == node.id) {
+      *n = m->n;
+      return m->kid0;
+    }
+  }
   TSTreeCursor *cur = &self->mcursor;
   uint32_t first = self->nmkids;
   ts_tree_cursor_reset(cur, node);
@@ -1329,6 +1355,8 @@ static uint32_t m_children(ch_extractor *self, TSNode node, uint32_t *n) {
     } while(ts_tree_cursor_goto_next_sibling(cur));
   }
   *n = self->nmkids - first;
+  if(slot != UINT32_MAX)
+    self->mmemo[slot] = (struct mmemo){node.id, self->mgen, first, *n};
   return first;
 }
 
@@ -1447,7 +1475,6 @@ static uint32_t m_node(ch_extractor *self, uint32_t k, TSNode node) {
         self->msols[w++] = self->msols[p];
     self->nmsols = w;
   }
-  self->nmkids = kid0;
   return first;
 }
 
@@ -1483,9 +1510,15 @@ static void m_emit(ch_extractor *self, uint32_t pattern, uint32_t cap0,
 /* The patterns that start at `node` (of type sym). */
 static void m_try(ch_extractor *self, TSNode node, TSSymbol sym, bool later) {
   const query_info *qi = &self->ls->query;
+  /* Children lists stay in mkids until the last pattern is tried. */
+  self->nmkids = 0;
+  if(++self->mgen == 0) {
+    memset(self->mmemo, 0, sizeof(self->mmemo));
+    self->mgen = 1;
+  }
   for(uint32_t i = qi->sym_first[sym]; i < qi->sym_first[sym + 1]; i++) {
     uint32_t pat = qi->sym_pats[i];
-    self->nmsols = self->nmcaps = self->nmkids = 0;
+    self->nmsols = self->nmcaps = 0;
     self->mfuel = 1u << 26; /* a guard: our patterns enumerate little */
     uint32_t first = m_node(self, qi->roots[pat], node);
     for(uint32_t s = first; s < self->nmsols; s++)
@@ -3951,6 +3984,7 @@ static void trim_scratch(ch_extractor *self) {
   DROP_IF_BIG(self->mdefs, self->mdefs_cap, big / 16);
   DROP_IF_BIG(self->sdefs, self->sdefs_cap, big / 16);
   DROP_IF_BIG(self->idents, self->idents_cap, big);
+  DROP_IF_BIG(self->mkids, self->mkids_cap, big / 4);
 }
 
 /* Query runs over fresh segments further apart than this are separate:
