@@ -622,6 +622,10 @@ struct ch_index {
   bool publish_due;
   uint64_t last_publish_ms;
   uint64_t next_rebuild_ms; /* earliest rebuild while jobs are queued */
+  /* The current run of work: when it started (0: none) and files_done
+   * then, to tell when the queue will be empty. */
+  uint64_t batch_ms;
+  size_t batch_done;
 
   ch_index_stats stats;
 };
@@ -692,15 +696,30 @@ static int cmp_overlay(const void *a, const void *b) {
                 ((const overlay_entry *)b)->abs);
 }
 
+/* Whether the queued jobs will be done within REBUILD_INTERVAL_MS at the
+ * pace of the current run of work, the walks being over. Lock held. */
+static bool ending_soon(const ch_index *self, uint64_t now) {
+  for(uint32_t r = 0; r < self->nroots; r++)
+    if(self->roots[r].path && self->roots[r].walking) return false;
+  size_t done = self->stats.files_done - self->batch_done;
+  if(!self->batch_ms || !done) return false;
+  return (uint64_t)self->njobs * (now - self->batch_ms) / done <
+         REBUILD_INTERVAL_MS;
+}
+
 /* Publishes current base + dirty paths as a new snapshot. Lock held.
  * When too many paths are dirty for an overlay, a base rebuild is queued
- * instead, which publishes (while files are still queued, not before
- * next_rebuild_ms, so a first indexing spends its time parsing). */
+ * instead, which publishes. While files are still queued a rebuild waits
+ * for next_rebuild_ms, so a first indexing spends its time parsing, and
+ * is left out when the queue will be empty soon: the rebuild then comes
+ * with all the files. */
 static void publish(ch_index *self, base *b) {
   if(self->dirty.len > OVERLAY_MAX) {
     self->publish_due = false;
+    uint64_t now = ch_now_ms();
     if(!self->rebuild_queued &&
-       (!self->head || ch_now_ms() >= self->next_rebuild_ms)) {
+       (!self->head ||
+        (now >= self->next_rebuild_ms && !ending_soon(self, now)))) {
       self->rebuild_queued = true;
       push_job(self, JOB_REBUILD, NULL);
     }
@@ -1245,7 +1264,10 @@ static void *worker_main(void *arg) {
         }
       }
       if(saved) continue;
-      if(self->running == 0) pthread_cond_broadcast(&self->idle_cv);
+      if(self->running == 0) {
+        self->batch_ms = 0;
+        pthread_cond_broadcast(&self->idle_cv);
+      }
       pthread_cond_wait(&self->work_cv, &self->lock);
     }
     if(self->stopping) break;
@@ -1254,6 +1276,10 @@ static void *worker_main(void *arg) {
     if(!self->head) self->tail = NULL;
     self->njobs--;
     self->running++;
+    if(!self->batch_ms) {
+      self->batch_ms = ch_now_ms();
+      self->batch_done = self->stats.files_done;
+    }
     /* From now on the job is the worker's alone. */
     if(j->kind == JOB_FILE && ch_map_get(&self->queued, j->path) == j)
       ch_map_put(&self->queued, j->path, FILE_RUNNING);
