@@ -1234,7 +1234,10 @@ static void *worker_main(void *arg) {
   pthread_mutex_lock(&self->lock);
   for(;;) {
     while(!self->head && !self->stopping) {
-      /* Idle: publish what is pending, save caches of finished roots. */
+      /* Idle: the read buffer goes back first (so that the trim after a
+       * first indexing returns it too); publish what is pending, save
+       * caches of finished roots. */
+      readbuf_release(&rb);
       if(self->publish_due) {
         publish(self, self->current->b);
         pthread_mutex_unlock(&self->lock);
