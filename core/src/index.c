@@ -603,6 +603,7 @@ struct ch_index {
   job *head, *tail;
   size_t njobs;
   int running;
+  int saving; /* workers writing a cache file (lock let go meanwhile) */
   bool stopping;
   pthread_t *threads;
   int nthreads;
@@ -1253,24 +1254,24 @@ static void *worker_main(void *arg) {
         root *rt = &self->roots[r];
         if(rt->save_due && !rt->walking && rt->pending == 0) {
           rt->save_due = false;
-          /* Counted as running: the lock is let go while writing, and
-           * ch_index_wait_idle must wait for the file. */
-          self->running++;
+          /* The lock is let go while writing: ch_index_wait_idle must
+           * still wait for the file (the stats' idle does not: readers
+           * have all there is). */
+          self->saving++;
           if(rt->cache_dirty) save_root_cache(self, r);
           /* The first indexing left garbage in the workers' malloc
            * arenas; give it back to the system. */
           pthread_mutex_unlock(&self->lock);
           malloc_trim(0);
           pthread_mutex_lock(&self->lock);
-          self->running--;
+          self->saving--;
           saved = true;
         }
       }
       if(saved) continue;
-      if(self->running == 0) {
-        self->batch_ms = 0;
+      if(self->running == 0) self->batch_ms = 0;
+      if(self->running == 0 && self->saving == 0)
         pthread_cond_broadcast(&self->idle_cv);
-      }
       pthread_cond_wait(&self->work_cv, &self->lock);
     }
     if(self->stopping) break;
@@ -1633,7 +1634,7 @@ void ch_index_wait_idle(ch_index *self) {
     for(uint32_t r = 0; r < self->nroots; r++)
       if(self->roots[r].save_due || self->roots[r].walking) saving = true;
     if(!self->head && self->running == 0 && !self->publish_due && !saving &&
-       !self->rebuild_queued)
+       self->saving == 0 && !self->rebuild_queued)
       break;
     pthread_cond_signal(&self->work_cv);
     pthread_cond_wait(&self->idle_cv, &self->lock);
