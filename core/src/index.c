@@ -454,7 +454,8 @@ static void build_names(base *b, const base *prev) {
     name_entry old = {NULL, 0, 0};
     while(remap && o < prev->nnames && !old.name) {
       const name_entry *e = &prev->names[o];
-      if(remap[e->file] != CH_NONE) old = (name_entry){e->name, remap[e->file], e->def};
+      if(remap[e->file] != CH_NONE)
+        old = (name_entry){e->name, remap[e->file], e->def};
       else o++;
     }
     if(!old.name && f == nfresh) break;
@@ -834,9 +835,10 @@ static void rebuild(ch_index *self) {
   ch_free(done);
   self->rebuild_queued = false;
   uint64_t t1 = ch_now_ms();
-  ch_log_debug("index: base of %u files rebuilt in %llu ms", b->n, (unsigned long long)(t1 - t0));
-  self->next_rebuild_ms =
-      t1 + CH_MAX((uint64_t)REBUILD_INTERVAL_MS, REBUILD_COST_FACTOR * (t1 - t0));
+  ch_log_debug("index: base of %u files rebuilt in %llu ms", b->n,
+               (unsigned long long)(t1 - t0));
+  self->next_rebuild_ms = t1 + CH_MAX((uint64_t)REBUILD_INTERVAL_MS,
+                                      REBUILD_COST_FACTOR * (t1 - t0));
   if(self->dirty.len > OVERLAY_MAX) {
     /* Many changes arrived while building: publish the new base alone and
      * let the next publish decide about another rebuild. */

@@ -28,13 +28,13 @@
  * threads, getrusage), as MB per CPU-second beside parse-only's: other
  * processes on a shared machine lengthen wall times, hardly CPU times, so
  * that ratio is the per-core cost of the index even when the wall times
- * are noisy (the 2-worker one includes whatever the workers duplicate). Then the edit latency in a
- * 5,000-line file (the smallest file of at least 5,000 lines of the first
- * corpus that has one, cut to 5,000 lines): 200 one-character edits at
- * random lines, alternately inserting an 'x' after a line's indentation and
- * deleting it again, (a) through ch_extract with the previous tree, and
- * (b) through an index holding the corpus, from ch_index_doc_update to
- * ch_index_wait_idle.
+ * are noisy (the 2-worker one includes whatever the workers duplicate).
+ * Then the edit latency in a 5,000-line file (the smallest file of at
+ * least 5,000 lines of the first corpus that has one, cut to 5,000 lines):
+ * 200 one-character edits at random lines, alternately inserting an 'x'
+ * after a line's indentation and deleting it again, (a) through ch_extract
+ * with the previous tree, and (b) through an index holding the corpus,
+ * from ch_index_doc_update to ch_index_wait_idle.
  *
  * Prints one table per corpus, a total and the edit latency lines, with
  * "ok" or "MISSED" against each target of the issue. A missed target is
