@@ -466,6 +466,9 @@ typedef struct doc_cache {
 /* The incremental text hash keeps a state every HASH_STEP bytes. */
 #define HASH_STEP 4096
 
+#define MMEMO_SLOTS 256 /* a power of two */
+#define MMEMO_PROBES 8
+
 struct ch_extractor {
   lang_state *langs; /* ch_syntax_count() entries */
   size_t nlangs;
@@ -508,6 +511,8 @@ struct ch_extractor {
   uint64_t *named; /* see index_named */
   uint32_t nnamed, named_cap;
   uint64_t *dstack; /* descent: per level, segment index and chain */
+  uint32_t *wstack; /* walk: per level, siblings still to come */
+  uint32_t wstack_cap;
   uint32_t dstack_cap;
   uint32_t same_head, same_tail; /* bytes equal to the cached text */
   uint64_t *hstates;             /* incremental hash states being made */
@@ -523,6 +528,15 @@ struct ch_extractor {
    * known (pattern, first capture, count). */
   struct mchild *mkids;
   uint32_t nmkids, mkids_cap;
+  /* The children lists made for the patterns tried at one node (valid
+   * while mgen is unchanged): the patterns that start at a node look at
+   * its children, and often at its grandchildren, again, and it is the
+   * cursor walk that costs. */
+  struct mmemo {
+    const void *id; /* TSNode.id: unique within a tree */
+    uint32_t gen, kid0, n;
+  } mmemo[MMEMO_SLOTS];
+  uint32_t mgen;
   struct msol *msols;
   uint32_t nmsols, msols_cap;
   TSQueryCapture *mcaps;
@@ -1314,8 +1328,22 @@ static void matcher_compile(query_info *qi, const ch_language *lang,
 
 /* ---- matching, at run time */
 
-/* The children of `node`, appended to self->mkids; returns the first. */
+/* The children of `node` in self->mkids: *n of them from the one
+ * returned; made once per node for all the patterns tried at one node. */
 static uint32_t m_children(ch_extractor *self, TSNode node, uint32_t *n) {
+  uintptr_t key = (uintptr_t)node.id;
+  uint32_t h = (uint32_t)((key >> 4) ^ (key >> 13)), slot = UINT32_MAX;
+  for(uint32_t p = 0; p < MMEMO_PROBES; p++) {
+    struct mmemo *m = &self->mmemo[(h + p) & (MMEMO_SLOTS - 1)];
+    if(m->gen != self->mgen) {
+      slot = (h + p) & (MMEMO_SLOTS - 1);
+      break;
+    }
+    if(m->id == node.id) {
+      *n = m->n;
+      return m->kid0;
+    }
+  }
   TSTreeCursor *cur = &self->mcursor;
   uint32_t first = self->nmkids;
   ts_tree_cursor_reset(cur, node);
@@ -1329,6 +1357,8 @@ static uint32_t m_children(ch_extractor *self, TSNode node, uint32_t *n) {
     } while(ts_tree_cursor_goto_next_sibling(cur));
   }
   *n = self->nmkids - first;
+  if(slot != UINT32_MAX)
+    self->mmemo[slot] = (struct mmemo){node.id, self->mgen, first, *n};
   return first;
 }
 
@@ -1447,7 +1477,6 @@ static uint32_t m_node(ch_extractor *self, uint32_t k, TSNode node) {
         self->msols[w++] = self->msols[p];
     self->nmsols = w;
   }
-  self->nmkids = kid0;
   return first;
 }
 
@@ -1483,9 +1512,15 @@ static void m_emit(ch_extractor *self, uint32_t pattern, uint32_t cap0,
 /* The patterns that start at `node` (of type sym). */
 static void m_try(ch_extractor *self, TSNode node, TSSymbol sym, bool later) {
   const query_info *qi = &self->ls->query;
+  /* Children lists stay in mkids until the last pattern is tried. */
+  self->nmkids = 0;
+  if(++self->mgen == 0) {
+    memset(self->mmemo, 0, sizeof(self->mmemo));
+    self->mgen = 1;
+  }
   for(uint32_t i = qi->sym_first[sym]; i < qi->sym_first[sym + 1]; i++) {
     uint32_t pat = qi->sym_pats[i];
-    self->nmsols = self->nmcaps = self->nmkids = 0;
+    self->nmsols = self->nmcaps = 0;
     self->mfuel = 1u << 26; /* a guard: our patterns enumerate little */
     uint32_t first = m_node(self, qi->roots[pat], node);
     for(uint32_t s = first; s < self->nmsols; s++)
@@ -1821,6 +1856,7 @@ void ch_extractor_free(ch_extractor *self) {
   ch_free(self->idents);
   ch_free(self->named);
   ch_free(self->dstack);
+  ch_free(self->wstack);
   ch_free(self->hstates);
   ch_free(self->mkids);
   ch_free(self->msols);
@@ -2028,29 +2064,44 @@ static void add_wrap(ch_extractor *self, TSNode node, uint32_t start,
   push_wrap(self, &w);
 }
 
-/* Walks the subtree of `root`: tokens, identifiers, comments, wrappers. */
+/* Walks the subtree of `root`: tokens, identifiers, comments, wrappers.
+ *
+ * The cursor's moves are most of the cost (tree-sitter 0.20's cursor
+ * iterates hidden nodes inside each move), so the walk asks for no move
+ * that fails: it counts each node's children (ts_node_child_count, which
+ * counts what the cursor visits) and climbs from a last child without
+ * asking for its next sibling, which would search through the hidden
+ * nodes above it; a leaf is known by its count, not by a failed descent.
+ * Byte offsets are read only where they are used. */
 static void walk(ch_extractor *self, TSNode root) {
   const uint8_t *flags = self->ls->sym_flags;
   uint32_t nsym = self->ls->nsym;
   const char *text = self->text;
   bool occ = self->cache != NULL;
   const query_info *qi = &self->ls->query;
+  const uint8_t need_bytes =
+      SYM_COMMENT | SYM_WRAP_SIG | SYM_WRAP_RANGE | SYM_ATTR | SYM_STRING;
   uint32_t string_end = 0; /* leaves before this are inside a string token */
   TSTreeCursor *cur = &self->walker;
-  bool top = true;
+  uint32_t depth = 0; /* levels below root; self->wstack[i]: siblings left */
+  /* A cursor reset to a node forgets the node's alias: take the node. */
+  TSNode node = root;
   ts_tree_cursor_reset(cur, root);
   for(;;) {
-    /* A cursor reset to a node forgets the node's alias: take the node. */
-    TSNode node = top ? root : ts_tree_cursor_current_node(cur);
     TSSymbol sym = ts_node_symbol(node);
-    top = false;
     uint8_t f = sym < nsym ? flags[sym] : 0;
     if(qi->matcher && sym < qi->nsym &&
        qi->sym_first[sym] != qi->sym_first[sym + 1])
       m_try(self, node, sym, false);
-    uint32_t s = ts_node_start_byte(node), e = ts_node_end_byte(node);
-    if(e > self->len) e = self->len;
-    if(s > e) s = e;
+    uint32_t nkids = f & SYM_COMMENT ? 0 : ts_node_child_count(node);
+    uint32_t s = 0, e = 0;
+    if((f & need_bytes) || !nkids) {
+      s = ts_node_start_byte(node);
+      e = ts_node_end_byte(node);
+      if(e > self->len) e = self->len;
+      if(s > e) s = e;
+    }
+    bool kids = false;
     if(f & SYM_COMMENT) {
       if(e > s) add_comment(self, s, e, false);
     } else {
@@ -2061,8 +2112,13 @@ static void walk(ch_extractor *self, TSNode root) {
         emit_token(self, s, e);
         string_end = e;
       }
-      if(ts_tree_cursor_goto_first_child(cur)) continue;
-      if(e > s) { /* a leaf with text */
+      kids = nkids && ts_tree_cursor_goto_first_child(cur);
+      if(!kids && nkids) { /* not reached: the count says it has some */
+        s = ts_node_start_byte(node);
+        e = CH_MIN(ts_node_end_byte(node), self->len);
+        if(s > e) s = e;
+      }
+      if(!kids && e > s) { /* a leaf with text */
         uint32_t id = s >= string_end ? emit_token(self, s, e)
                                       : token_id(text + s, e - s);
         if((f & SYM_IDENT) && !(e - s == 1 && text[s] == '_')) {
@@ -2074,8 +2130,23 @@ static void walk(ch_extractor *self, TSNode root) {
         }
       }
     }
-    while(!ts_tree_cursor_goto_next_sibling(cur))
-      if(!ts_tree_cursor_goto_parent(cur)) return;
+    if(kids) {
+      GROW(self->wstack, depth, self->wstack_cap);
+      self->wstack[depth++] = nkids - 1;
+    } else {
+      /* Up to the nearest level with a sibling left. */
+      for(;;) {
+        if(!depth) return;
+        if(self->wstack[depth - 1] > 0) {
+          self->wstack[depth - 1]--;
+          if(ts_tree_cursor_goto_next_sibling(cur)) break;
+          self->wstack[depth - 1] = 0; /* not reached: the count was off */
+        }
+        ts_tree_cursor_goto_parent(cur);
+        depth--;
+      }
+    }
+    node = ts_tree_cursor_current_node(cur);
   }
 }
 
@@ -3951,6 +4022,7 @@ static void trim_scratch(ch_extractor *self) {
   DROP_IF_BIG(self->mdefs, self->mdefs_cap, big / 16);
   DROP_IF_BIG(self->sdefs, self->sdefs_cap, big / 16);
   DROP_IF_BIG(self->idents, self->idents_cap, big);
+  DROP_IF_BIG(self->mkids, self->mkids_cap, big / 4);
 }
 
 /* Query runs over fresh segments further apart than this are separate:

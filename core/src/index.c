@@ -29,6 +29,12 @@
 #define OVERLAY_MAX 64
 #define PUBLISH_INTERVAL_MS 100
 #define REBUILD_INTERVAL_MS 1000
+/* While files are still queued, a rebuild waits at least this many times
+ * as long as the last one took, so that rebuilds during a first indexing
+ * cost a bounded share of it (a base is rebuilt from all its files: with
+ * a fixed interval their total cost would grow with the square of the
+ * repository). */
+#define REBUILD_COST_FACTOR 40
 #define MAX_RESOLVED 64 /* files one import may resolve to, kept */
 
 /* ---- small vectors ------------------------------------------------------- */
@@ -261,13 +267,13 @@ static const char *relative(const fileset_view *v, const char *abs) {
   return abs[v->root_len] == '/' ? abs + v->root_len + 1 : NULL;
 }
 
+/* Called for every candidate path of every import: no printf. */
 static const char *to_abs(fileset_view *v, const char *rel) {
   ch_buf_reset(&v->scratch);
-  if(v->root_len == 1)
-    ch_buf_appendf(&v->scratch, "/%s", rel);
-  else
-    ch_buf_appendf(&v->scratch, "%s/%s", v->root_path, rel);
-  return v->scratch.data;
+  if(v->root_len > 1) ch_buf_append(&v->scratch, v->root_path, v->root_len);
+  ch_buf_append_char(&v->scratch, '/');
+  ch_buf_append_str(&v->scratch, rel);
+  return v->scratch.data ? v->scratch.data : "";
 }
 
 static bool fs_lookup(void *p, const char *path, uint32_t *id) {
@@ -401,9 +407,75 @@ static void map_push(ch_map *m, const char *key, uint32_t id) {
   idvec_push(v, id);
 }
 
-/* Builds a base over files (taken: the array and its references). */
+/* Fills b->names, sorted by cmp_name. Files whose record is the one they
+ * had in prev take their names from prev's sorted array, renumbered (both
+ * bases order files by path, so that order holds); only the others' names
+ * are sorted, and the two runs merged. So a rebuild during a first
+ * indexing sorts the names of the files parsed since the last one, not
+ * all of them again (which for C headers, full of macros, cost more than
+ * the rest of a rebuild). */
+static void build_names(base *b, const base *prev) {
+  uint32_t n = b->n;
+  const file_entry *files = b->files;
+  bool *kept = ch_calloc(CH_MAX(n, 1u), sizeof(bool));
+  uint32_t *remap = NULL; /* prev id -> id here; CH_NONE: changed, gone */
+  if(prev && prev->n) {
+    remap = ch_malloc(prev->n * sizeof(uint32_t));
+    uint32_t i = 0;
+    for(uint32_t j = 0; j < prev->n; j++) {
+      int c = 1;
+      while(i < n && (c = strcmp(files[i].abs, prev->files[j].abs)) < 0) i++;
+      if(i == n) c = 1;
+      remap[j] = CH_NONE;
+      if(c == 0 && files[i].rec == prev->files[j].rec) {
+        remap[j] = i;
+        kept[i] = true;
+      }
+    }
+  }
+  size_t nnames = 0, nfresh = 0;
+  for(uint32_t i = 0; i < n; i++) {
+    nnames += files[i].rec->ndefs;
+    if(!kept[i]) nfresh += files[i].rec->ndefs;
+  }
+  name_entry *fresh = ch_malloc(CH_MAX(nfresh, (size_t)1) * sizeof(*fresh));
+  size_t f = 0;
+  for(uint32_t i = 0; i < n; i++) {
+    const ch_record *rec = files[i].rec;
+    for(uint32_t d = 0; !kept[i] && d < rec->ndefs; d++)
+      fresh[f++] = (name_entry){ch_record_str(rec, rec->defs[d].name), i, d};
+  }
+  if(nfresh > 1) qsort(fresh, nfresh, sizeof(*fresh), cmp_name);
+  b->names = ch_malloc(CH_MAX(nnames, (size_t)1) * sizeof(*b->names));
+  size_t o = 0, w = 0;
+  f = 0;
+  for(;;) {
+    /* The next name of prev that is kept, renumbered. */
+    name_entry old = {NULL, 0, 0};
+    while(remap && o < prev->nnames && !old.name) {
+      const name_entry *e = &prev->names[o];
+      if(remap[e->file] != CH_NONE)
+        old = (name_entry){e->name, remap[e->file], e->def};
+      else o++;
+    }
+    if(!old.name && f == nfresh) break;
+    if(old.name && (f == nfresh || cmp_name(&old, &fresh[f]) <= 0)) {
+      b->names[w++] = old;
+      o++;
+    } else {
+      b->names[w++] = fresh[f++];
+    }
+  }
+  b->nnames = w;
+  ch_free(fresh);
+  ch_free(remap);
+  ch_free(kept);
+}
+
+/* Builds a base over files (taken: the array and its references). prev,
+ * when not NULL, is an older base whose work may be reused. */
 static base *base_build(file_entry *files, uint32_t n, char **roots,
-                        uint32_t nroots) {
+                        uint32_t nroots, const base *prev) {
   base *b = ch_calloc(1, sizeof(*b));
   b->refs = 1;
   b->roots = roots;
@@ -415,9 +487,6 @@ static base *base_build(file_entry *files, uint32_t n, char **roots,
   ch_map_init(&b->by_base);
   ch_map_init(&b->by_dir);
   ch_map_init(&b->small_files);
-  size_t nnames = 0;
-  for(uint32_t i = 0; i < n; i++) nnames += files[i].rec->ndefs;
-  b->names = ch_malloc(CH_MAX(nnames, (size_t)1) * sizeof(*b->names));
   ch_buf dir;
   ch_buf_init(&dir, 1 << 16);
   for(uint32_t i = 0; i < n; i++) {
@@ -428,12 +497,9 @@ static base *base_build(file_entry *files, uint32_t n, char **roots,
     ch_buf_reset(&dir);
     ch_buf_append(&dir, f->abs, slash && slash > f->abs ? (size_t)(slash - f->abs) : 1);
     map_push(&b->by_dir, dir.data, i);
-    for(uint32_t d = 0; d < f->rec->ndefs; d++)
-      b->names[b->nnames++] =
-          (name_entry){ch_record_str(f->rec, f->rec->defs[d].name), i, d};
   }
   ch_buf_release(&dir);
-  qsort(b->names, b->nnames, sizeof(*b->names), cmp_name);
+  build_names(b, prev);
 
   /* Imports, resolved against this base alone. */
   ch_snapshot view = {.refs = 1, .b = b, .roots = roots, .nroots = nroots};
@@ -474,7 +540,7 @@ static base *base_build(file_entry *files, uint32_t n, char **roots,
 
 static base *base_empty(void) {
   return base_build(ch_malloc(sizeof(file_entry)), 0,
-                    ch_malloc(sizeof(char *)), 0);
+                    ch_malloc(sizeof(char *)), 0, NULL);
 }
 
 /* ---- the index ------------------------------------------------------------ */
@@ -484,6 +550,11 @@ typedef enum job_kind { JOB_WALK, JOB_FILE, JOB_DOC, JOB_REBUILD } job_kind;
 typedef struct job {
   job_kind kind;
   char *path; /* root (walk) or absolute file path */
+  /* A file job from a walk: what the walk's check of the file found, so
+   * the worker need not check it again before reading it. */
+  const ch_language *lang; /* NULL: check the file first */
+  uint64_t size;
+  int64_t mtime_ns;
   struct job *next;
 } job;
 
@@ -533,6 +604,7 @@ struct ch_index {
   job *head, *tail;
   size_t njobs;
   int running;
+  int saving; /* workers writing a cache file (lock let go meanwhile) */
   bool stopping;
   pthread_t *threads;
   int nthreads;
@@ -541,7 +613,9 @@ struct ch_index {
   uint32_t nroots;
   ch_map disk;   /* abs -> disk_entry* */
   ch_map docs;   /* abs -> doc* */
-  ch_map queued; /* abs -> 1: file jobs queued, to coalesce */
+  /* abs -> its file job while queued, FILE_RUNNING while a worker runs
+   * it: a change reported meanwhile is coalesced into that job. */
+  ch_map queued;
 
   ch_snapshot *current;
   ch_map dirty; /* abs -> generation of the last change */
@@ -549,7 +623,11 @@ struct ch_index {
   bool rebuild_queued;
   bool publish_due;
   uint64_t last_publish_ms;
-  uint64_t last_rebuild_ms;
+  uint64_t next_rebuild_ms; /* earliest rebuild while jobs are queued */
+  /* The current run of work: when it started (0: none) and files_done
+   * then, to tell when the queue will be empty. */
+  uint64_t batch_ms;
+  size_t batch_done;
 
   ch_index_stats stats;
 };
@@ -558,7 +636,12 @@ static void notify_change(ch_index *self) {
   if(self->opts.on_change) self->opts.on_change(self->opts.userdata);
 }
 
-static void push_job(ch_index *self, job_kind kind, const char *path) {
+/* The value of a path in ch_index.queued while its job runs. */
+static char file_running;
+#define FILE_RUNNING ((void *)&file_running)
+
+/* Queues a job; returns it for the caller to fill in (lock held). */
+static job *push_job(ch_index *self, job_kind kind, const char *path) {
   job *j = ch_calloc(1, sizeof(*j));
   j->kind = kind;
   j->path = path ? ch_strdup(path) : NULL;
@@ -575,6 +658,7 @@ static void push_job(ch_index *self, job_kind kind, const char *path) {
   }
   self->njobs++;
   pthread_cond_signal(&self->work_cv);
+  return j;
 }
 
 /* Root index of an absolute path: the longest root containing it. */
@@ -614,18 +698,31 @@ static int cmp_overlay(const void *a, const void *b) {
                 ((const overlay_entry *)b)->abs);
 }
 
+/* Whether the queued jobs will be done within REBUILD_INTERVAL_MS at the
+ * pace of the current run of work, the walks being over. Lock held. */
+static bool ending_soon(const ch_index *self, uint64_t now) {
+  for(uint32_t r = 0; r < self->nroots; r++)
+    if(self->roots[r].path && self->roots[r].walking) return false;
+  size_t done = self->stats.files_done - self->batch_done;
+  if(!self->batch_ms || !done) return false;
+  return (uint64_t)self->njobs * (now - self->batch_ms) / done <
+         REBUILD_INTERVAL_MS;
+}
+
 /* Publishes current base + dirty paths as a new snapshot. Lock held.
  * When too many paths are dirty for an overlay, a base rebuild is queued
- * instead (at most every REBUILD_INTERVAL_MS while files are still being
- * parsed, so a first indexing spends its time parsing) and publishes. */
+ * instead, which publishes. While files are still queued a rebuild waits
+ * for next_rebuild_ms, so a first indexing spends its time parsing, and
+ * is left out when the queue will be empty soon: the rebuild then comes
+ * with all the files. */
 static void publish(ch_index *self, base *b) {
   if(self->dirty.len > OVERLAY_MAX) {
     self->publish_due = false;
     uint64_t now = ch_now_ms();
     if(!self->rebuild_queued &&
-       (!self->head || now - self->last_rebuild_ms > REBUILD_INTERVAL_MS)) {
+       (!self->head ||
+        (now >= self->next_rebuild_ms && !ending_soon(self, now)))) {
       self->rebuild_queued = true;
-      self->last_rebuild_ms = now;
       push_job(self, JOB_REBUILD, NULL);
     }
     return;
@@ -688,6 +785,7 @@ static void publish(ch_index *self, base *b) {
 
 /* Rebuilds the base from every record; runs on a worker, mostly unlocked. */
 static void rebuild(ch_index *self) {
+  uint64_t t0 = ch_now_ms();
   pthread_mutex_lock(&self->lock);
   uint64_t gen0 = self->gen;
   uint32_t n = 0, cap = (uint32_t)(self->disk.len + self->docs.len) + 1;
@@ -711,13 +809,15 @@ static void rebuild(ch_index *self) {
   char **roots = ch_malloc(CH_MAX(nroots, 1u) * sizeof(char *));
   for(uint32_t i = 0; i < nroots; i++)
     roots[i] = ch_strdup(self->roots[i].path ? self->roots[i].path : "");
+  base *prev = base_ref(self->current->b);
   pthread_mutex_unlock(&self->lock);
 
   /* Files whose root is unknown (open documents outside every root) get
    * the pseudo-root "/" through an index past the real roots. */
   for(uint32_t i = 0; i < n; i++)
     if(files[i].root == CH_NONE) files[i].root = nroots;
-  base *b = base_build(files, n, roots, nroots);
+  base *b = base_build(files, n, roots, nroots, prev);
+  base_unref(prev);
 
   pthread_mutex_lock(&self->lock);
   /* Paths changed while building stay dirty; the rest is in the base. */
@@ -734,6 +834,11 @@ static void rebuild(ch_index *self) {
   }
   ch_free(done);
   self->rebuild_queued = false;
+  uint64_t t1 = ch_now_ms();
+  ch_log_debug("index: base of %u files rebuilt in %llu ms", b->n,
+               (unsigned long long)(t1 - t0));
+  self->next_rebuild_ms = t1 + CH_MAX((uint64_t)REBUILD_INTERVAL_MS,
+                                      REBUILD_COST_FACTOR * (t1 - t0));
   if(self->dirty.len > OVERLAY_MAX) {
     /* Many changes arrived while building: publish the new base alone and
      * let the next publish decide about another rebuild. */
@@ -752,35 +857,68 @@ static void rebuild(ch_index *self) {
 
 /* ---- reading and extracting ----------------------------------------------- */
 
-static char *read_file(const char *path, uint64_t max, uint32_t *len) {
+/* A worker's buffer for file text, reused from file to file so that
+ * reading costs no allocation (nor the heap consolidation that a large
+ * malloc and free per file set off). */
+typedef struct readbuf {
+  char *data;
+  size_t cap;
+} readbuf;
+
+/* Past this, the buffer is given back after the file, so one large file
+ * does not pin its size in every worker. */
+#define READBUF_KEEP ((size_t)2 << 20)
+
+static void readbuf_reserve(readbuf *self, size_t want) {
+  if(self->cap >= want) return;
+  size_t cap = CH_MAX(self->cap, (size_t)64 << 10);
+  while(cap < want) cap *= 2;
+  ch_free(self->data); /* nothing to keep: no realloc copy */
+  self->data = ch_malloc(cap);
+  self->cap = cap;
+}
+
+static void readbuf_release(readbuf *self) {
+  ch_free(self->data);
+  self->data = NULL;
+  self->cap = 0;
+}
+
+/* Reads a regular file of at most max bytes into rb, NUL-terminated; the
+ * size and mtime come from the descriptor it was read through. false when
+ * it is missing, not a regular file, too large or unreadable. */
+static bool read_file(readbuf *rb, const char *path, uint64_t max,
+                      uint32_t *len, int64_t *mtime_ns) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if(fd < 0) return NULL;
+  if(fd < 0) return false;
   struct stat st;
   if(fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
     close(fd);
-    return NULL;
+    return false;
   }
-  size_t cap = (size_t)st.st_size + 1, n = 0;
-  char *data = ch_malloc(cap);
+  /* One byte past the size: a read that fills it means the file grew. */
+  readbuf_reserve(rb, (size_t)st.st_size + 2);
+  size_t n = 0;
   for(;;) {
-    if(n + 1 >= cap) { /* grew while we read */
-      if(cap > max + 1) break;
-      cap *= 2;
-      data = ch_realloc(data, cap);
+    if(n + 1 >= rb->cap) { /* grew while we read */
+      if(rb->cap > max + 1) break;
+      char *bigger = ch_malloc(rb->cap * 2);
+      memcpy(bigger, rb->data, n);
+      ch_free(rb->data);
+      rb->data = bigger;
+      rb->cap *= 2;
     }
-    ssize_t got = read(fd, data + n, cap - 1 - n);
+    ssize_t got = read(fd, rb->data + n, rb->cap - 1 - n);
     if(got < 0 && errno == EINTR) continue;
     if(got <= 0) break;
     n += (size_t)got;
   }
   close(fd);
-  if(n > max) {
-    ch_free(data);
-    return NULL;
-  }
-  data[n] = 0;
+  if(n > max) return false;
+  rb->data[n] = 0;
   *len = (uint32_t)n;
-  return data;
+  *mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+  return true;
 }
 
 /* Relative path of abs within root r ("/" roots keep all but the slash). */
@@ -823,14 +961,25 @@ static void root_file_done(ch_index *self, uint32_t r) {
   if(rt->pending) rt->pending--;
 }
 
-static void do_file(ch_index *self, ch_extractor *ex, const char *abs) {
-  ch_walk_options wo = {self->opts.max_file_bytes,
-                        (const char *const *)self->globs, NULL};
+/* Indexes one file. A job from a walk carries the walk's check of the
+ * file (language, size, mtime), which is not redone; other jobs (a change
+ * on disk) check the file first. */
+static void do_file(ch_index *self, ch_extractor *ex, readbuf *rb,
+                    const job *j) {
+  const char *abs = j->path;
   ch_walk_entry entry;
-  ch_status st = ch_workspace_check_file(abs, &wo, &entry);
+  ch_status st = CH_OK;
+  if(j->lang) {
+    memset(&entry, 0, sizeof(entry));
+    entry.lang = j->lang;
+    entry.size = j->size;
+    entry.mtime_ns = j->mtime_ns;
+  } else {
+    ch_walk_options wo = {self->opts.max_file_bytes,
+                          (const char *const *)self->globs, NULL};
+    st = ch_workspace_check_file(abs, &wo, &entry);
+  }
   ch_record *rec = NULL;
-  uint32_t len = 0;
-  char *text = NULL;
   pthread_mutex_lock(&self->lock);
   uint32_t r = find_root(self, abs);
   const char *rel = rel_in(r == CH_NONE ? NULL : &self->roots[r], abs);
@@ -851,14 +1000,17 @@ static void do_file(ch_index *self, ch_extractor *ex, const char *abs) {
   } else if(!st) {
     uint64_t max = self->opts.max_file_bytes ? self->opts.max_file_bytes
                                              : CH_WALK_DEFAULT_MAX_BYTES;
-    text = read_file(abs, max, &len);
-    if(text) {
+    uint32_t len = 0;
+    int64_t mtime_ns = 0;
+    if(read_file(rb, abs, max, &len, &mtime_ns)) {
       ch_status error = CH_OK;
-      rec = ch_extract(ex, entry.lang, rel_copy, text, len, NULL, NULL, &error);
-      if(rec) rec->mtime_ns = entry.mtime_ns;
+      rec = ch_extract(ex, entry.lang, rel_copy, rb->data, len, NULL, NULL,
+                       &error);
+      /* The time of the text read, which may be newer than the check's. */
+      if(rec) rec->mtime_ns = mtime_ns;
       else ch_log_debug("index: %s: %s", abs, ch_strerror(error));
     }
-    ch_free(text);
+    if(rb->cap > READBUF_KEEP) readbuf_release(rb);
   }
   ch_free(rel_copy);
 
@@ -964,9 +1116,12 @@ static void on_walk_file(const ch_walk_entry *e, void *ud) {
     self->stats.bytes += cached->size;
     set_disk(self, e->abs_path, w->r, cached, true);
   } else if(!ch_map_get(&self->queued, e->abs_path)) {
-    ch_map_put(&self->queued, e->abs_path, (void *)1);
     rt->pending++;
-    push_job(self, JOB_FILE, e->abs_path);
+    job *j = push_job(self, JOB_FILE, e->abs_path);
+    j->lang = e->lang;
+    j->size = e->size;
+    j->mtime_ns = e->mtime_ns;
+    ch_map_put(&self->queued, e->abs_path, j);
   }
   if(self->publish_due && ch_now_ms() - self->last_publish_ms > PUBLISH_INTERVAL_MS) {
     publish(self, self->current->b);
@@ -1078,10 +1233,14 @@ static void save_root_cache(ch_index *self, uint32_t r) {
 static void *worker_main(void *arg) {
   ch_index *self = arg;
   ch_extractor *ex = ch_extractor_new();
+  readbuf rb = {NULL, 0};
   pthread_mutex_lock(&self->lock);
   for(;;) {
     while(!self->head && !self->stopping) {
-      /* Idle: publish what is pending, save caches of finished roots. */
+      /* Idle: the read buffer goes back first (so that the trim after a
+       * first indexing returns it too); publish what is pending, save
+       * caches of finished roots. */
+      readbuf_release(&rb);
       if(self->publish_due) {
         publish(self, self->current->b);
         pthread_mutex_unlock(&self->lock);
@@ -1089,20 +1248,32 @@ static void *worker_main(void *arg) {
         pthread_mutex_lock(&self->lock);
         continue;
       }
+      /* A root whose files are all done is saved even while another
+       * worker runs a job (the final rebuild of a first indexing): its
+       * records cannot change until a new job for it is queued. */
       bool saved = false;
-      for(uint32_t r = 0; r < self->nroots && self->running == 0; r++) {
+      for(uint32_t r = 0; r < self->nroots; r++) {
         root *rt = &self->roots[r];
         if(rt->save_due && !rt->walking && rt->pending == 0) {
           rt->save_due = false;
+          /* The lock is let go while writing: ch_index_wait_idle must
+           * still wait for the file (the stats' idle does not: readers
+           * have all there is). */
+          self->saving++;
           if(rt->cache_dirty) save_root_cache(self, r);
           /* The first indexing left garbage in the workers' malloc
            * arenas; give it back to the system. */
+          pthread_mutex_unlock(&self->lock);
           malloc_trim(0);
+          pthread_mutex_lock(&self->lock);
+          self->saving--;
           saved = true;
         }
       }
       if(saved) continue;
-      if(self->running == 0) pthread_cond_broadcast(&self->idle_cv);
+      if(self->running == 0) self->batch_ms = 0;
+      if(self->running == 0 && self->saving == 0)
+        pthread_cond_broadcast(&self->idle_cv);
       pthread_cond_wait(&self->work_cv, &self->lock);
     }
     if(self->stopping) break;
@@ -1111,11 +1282,18 @@ static void *worker_main(void *arg) {
     if(!self->head) self->tail = NULL;
     self->njobs--;
     self->running++;
+    if(!self->batch_ms) {
+      self->batch_ms = ch_now_ms();
+      self->batch_done = self->stats.files_done;
+    }
+    /* From now on the job is the worker's alone. */
+    if(j->kind == JOB_FILE && ch_map_get(&self->queued, j->path) == j)
+      ch_map_put(&self->queued, j->path, FILE_RUNNING);
     pthread_mutex_unlock(&self->lock);
 
     switch(j->kind) {
     case JOB_WALK: do_walk(self, j->path); break;
-    case JOB_FILE: do_file(self, ex, j->path); break;
+    case JOB_FILE: do_file(self, ex, &rb, j); break;
     case JOB_DOC: do_doc(self, ex, j->path); break;
     case JOB_REBUILD: rebuild(self); break;
     }
@@ -1137,6 +1315,7 @@ static void *worker_main(void *arg) {
     }
   }
   pthread_mutex_unlock(&self->lock);
+  readbuf_release(&rb);
   ch_extractor_free(ex);
   return NULL;
 }
@@ -1304,10 +1483,14 @@ ch_status ch_index_remove_root(ch_index *self, const char *path) {
 
 /* Queues a re-check of one path. Lock held. */
 static void queue_check(ch_index *self, const char *path, uint32_t r) {
-  if(ch_map_get(&self->queued, path)) return;
-  ch_map_put(&self->queued, path, (void *)1);
+  job *queued = ch_map_get(&self->queued, path);
+  if(queued) {
+    /* The walk's check of the file in that job may be out of date now. */
+    if(queued != FILE_RUNNING) queued->lang = NULL;
+    return;
+  }
   self->roots[r].pending++;
-  push_job(self, JOB_FILE, path);
+  ch_map_put(&self->queued, path, push_job(self, JOB_FILE, path));
 }
 
 void ch_index_file_changed(ch_index *self, const char *path) {
@@ -1453,7 +1636,7 @@ void ch_index_wait_idle(ch_index *self) {
     for(uint32_t r = 0; r < self->nroots; r++)
       if(self->roots[r].save_due || self->roots[r].walking) saving = true;
     if(!self->head && self->running == 0 && !self->publish_due && !saving &&
-       !self->rebuild_queued)
+       self->saving == 0 && !self->rebuild_queued)
       break;
     pthread_cond_signal(&self->work_cv);
     pthread_cond_wait(&self->idle_cv, &self->lock);

@@ -397,6 +397,73 @@ static void test_many_files(void **state) {
   ch_free(many);
 }
 
+/* Every definition is found after rebuilds that reuse the previous base's
+ * sorted names: files changed, added and removed in waves of more than an
+ * overlay holds, with one name that every file defines. */
+static void test_names_after_rebuilds(void **state) {
+  (void)state;
+  enum { FILES = 240 };
+  int gen[FILES]; /* 0: absent; else the generation of its text */
+  for(int i = 0; i < FILES; i++) {
+    gen[i] = i < 160 ? 1 : 0;
+    if(!gen[i]) continue;
+    char rel[64], text[160];
+    snprintf(rel, sizeof(rel), "names/n%03d.py", i);
+    snprintf(text, sizeof(text), "def f%d_%03d(x):\n    return x\n\n"
+             "def shared(y):\n    return y\n", gen[i], i);
+    write_file(rel, text);
+  }
+  ch_index *index = open_index();
+  for(int wave = 0; wave < 4; wave++) {
+    if(wave) {
+      for(int i = 0; i < FILES; i++) {
+        /* Each wave changes, adds and removes a different mix. */
+        int pick = (i * 7 + wave * 13) % 5;
+        char rel[64], text[160];
+        snprintf(rel, sizeof(rel), "names/n%03d.py", i);
+        char *abs = abs_of(rel);
+        if(pick == 0 && gen[i]) {
+          unlink(abs);
+          gen[i] = 0;
+        } else if(pick <= 2) {
+          gen[i] = wave + 1;
+          snprintf(text, sizeof(text), "def f%d_%03d(x):\n    return x\n\n"
+                   "def shared(y):\n    return y\n", gen[i], i);
+          write_file(rel, text);
+          touch_later(rel);
+        } else {
+          ch_free(abs);
+          continue;
+        }
+        ch_index_file_changed(index, abs);
+        ch_free(abs);
+      }
+      ch_index_wait_idle(index);
+    }
+    ch_snapshot *s = ch_index_snapshot(index);
+    int live = 0;
+    for(int i = 0; i < FILES; i++) {
+      for(int g = 1; g <= 4; g++) {
+        char name[32], rel[64], want[80];
+        snprintf(name, sizeof(name), "f%d_%03d", g, i);
+        snprintf(rel, sizeof(rel), "names/n%03d.py", i);
+        snprintf(want, sizeof(want), "%s:3", rel);
+        expect_where(s, name, NULL, gen[i] == g ? want : "");
+      }
+      live += gen[i] != 0;
+    }
+    ch_def_ref refs[1];
+    assert_int_equal(ch_snapshot_find(s, "shared", CH_NONE, refs, 1), live);
+    assert_int_equal(ch_snapshot_find_prefix(s, "f", CH_NONE, refs, 1), live);
+    assert_int_equal(ch_snapshot_find_prefix(s, "sh", CH_NONE, refs, 1), live);
+    ch_snapshot_unref(s);
+  }
+  ch_index_free(index);
+  char *names = abs_of("names");
+  remove_tree(names);
+  ch_free(names);
+}
+
 static void test_remove_root(void **state) {
   (void)state;
   ch_index *index = open_index();
@@ -535,6 +602,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_open_documents, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_files, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_names_after_rebuilds, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_remove_root, setup, teardown),
       cmocka_unit_test(test_imports_python),
       cmocka_unit_test(test_imports_js_ts),
