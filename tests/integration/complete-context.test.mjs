@@ -58,14 +58,23 @@ const openaiModel = (extra) => ({
   name: 'remote-fim', provider: 'openai', endpoint: fake.url, model: 'm', fim: 'qwen', suffixField: false, ...extra,
 });
 
-test('a remote model gets the definition from another file and no secret', opts, async (t) => {
+// A fresh repository and a server on it with these models, with `rel`
+// opened; the fake's record is cleared. Returns what the tests need.
+async function session(t, models, rel = 'app/main.py', languageId = 'python') {
   const { root, files } = makeRepo();
   t.after(() => rmSync(root, { recursive: true, force: true }));
-  const s = await serverWith(t, root, [openaiModel({ remote: true })]);
-  const uri = pathToFileURL(path.join(root, 'app/main.py')).href;
-  await s.open(uri, files['app/main.py'], { languageId: 'python' });
+  const s = await serverWith(t, root, models);
+  const uri = pathToFileURL(path.join(root, rel)).href;
+  await s.open(uri, files[rel], { languageId });
   fake.reset();
-  const r = await s.request('chorus/complete', { textDocument: { uri }, position: { line: 6, character: 11 } });
+  return { root, files, s, uri };
+}
+// Where the cursor is in app/main.py: after `return `.
+const AT_RETURN = { line: 6, character: 11 };
+
+test('a remote model gets the definition from another file and no secret', opts, async (t) => {
+  const { root, s, uri } = await session(t, [openaiModel({ remote: true })]);
+  const r = await s.request('chorus/complete', { textDocument: { uri }, position: AT_RETURN });
   assert.equal(r.text, 'total');
   const sent = fake.requests.at(-1).json.prompt;
   // The definition of compute_vat comes from billing/tax.py, in Qwen's
@@ -79,23 +88,13 @@ test('a remote model gets the definition from another file and no secret', opts,
 });
 
 test('a local model gets the text as it is', opts, async (t) => {
-  const { root, files } = makeRepo();
-  t.after(() => rmSync(root, { recursive: true, force: true }));
-  const s = await serverWith(t, root, [openaiModel({ remote: false })]);
-  const uri = pathToFileURL(path.join(root, 'app/main.py')).href;
-  await s.open(uri, files['app/main.py'], { languageId: 'python' });
-  fake.reset();
-  await s.request('chorus/complete', { textDocument: { uri }, position: { line: 6, character: 11 } });
+  const { s, uri } = await session(t, [openaiModel({ remote: false })]);
+  await s.request('chorus/complete', { textDocument: { uri }, position: AT_RETURN });
   assert.ok(fake.requests.at(-1).json.prompt.includes(SECRET));
 });
 
 test('a denied file is sent to no model: a clear error, no request', opts, async (t) => {
-  const { root, files } = makeRepo();
-  t.after(() => rmSync(root, { recursive: true, force: true }));
-  const s = await serverWith(t, root, [openaiModel({ remote: false })]);
-  const uri = pathToFileURL(path.join(root, '.env')).href;
-  await s.open(uri, files['.env'], { languageId: 'plaintext' });
-  fake.reset();
+  const { s, uri } = await session(t, [openaiModel({ remote: false })], '.env', 'plaintext');
   await assert.rejects(
     s.request('chorus/complete', { textDocument: { uri }, position: { line: 0, character: 13 } }),
     (e) => e.code === -32803 && /guard keeps .*\.env from every model/.test(e.message),
@@ -122,15 +121,10 @@ test('chorus complete sends the same guarded context from the command line', opt
 // Cancelled at any stage (context being built on its thread, or the model
 // call under way), each request gets its one answer, and the next works.
 test('completions cancelled while their context is built', opts, async (t) => {
-  const { root, files } = makeRepo();
-  t.after(() => rmSync(root, { recursive: true, force: true }));
-  const s = await serverWith(t, root, [openaiModel({ remote: true })]);
-  const uri = pathToFileURL(path.join(root, 'app/main.py')).href;
-  await s.open(uri, files['app/main.py'], { languageId: 'python' });
-  fake.reset();
+  const { s, uri } = await session(t, [openaiModel({ remote: true })]);
   fake.behave('POST /v1/completions', { delayMs: 50 });
   t.after(() => fake.reset());
-  const params = { textDocument: { uri }, position: { line: 6, character: 11 } };
+  const params = { textDocument: { uri }, position: AT_RETURN };
   const runs = [];
   for (let i = 0; i < 30; i++) {
     const source = new rpc.CancellationTokenSource();
@@ -149,9 +143,7 @@ test('completions cancelled while their context is built', opts, async (t) => {
 // Other open documents feed the context: unsaved edits in another file come
 // as a diff hunk, open documents as similar code.
 test('unsaved edits in another open document reach the context', opts, async (t) => {
-  const { root, files } = makeRepo();
-  t.after(() => rmSync(root, { recursive: true, force: true }));
-  const s = await serverWith(t, root, [openaiModel({ remote: false })]);
+  const { root, files, s, uri } = await session(t, [openaiModel({ remote: false })]);
   const tax = pathToFileURL(path.join(root, 'billing/tax.py')).href;
   await s.open(tax, files['billing/tax.py'], { languageId: 'python' });
   await s.notify('textDocument/didChange', {
@@ -159,10 +151,8 @@ test('unsaved edits in another open document reach the context', opts, async (t)
     contentChanges: [{ range: { start: { line: 3, character: 0 }, end: { line: 3, character: 0 } },
       text: '\ndef compute_duty(amount, tariff_code):\n    return amount * lookup_tariff(tariff_code)\n' }],
   });
-  const uri = pathToFileURL(path.join(root, 'app/main.py')).href;
-  await s.open(uri, files['app/main.py'], { languageId: 'python' });
   fake.reset();
-  await s.request('chorus/complete', { textDocument: { uri }, position: { line: 6, character: 11 } });
+  await s.request('chorus/complete', { textDocument: { uri }, position: AT_RETURN });
   const sent = fake.requests.at(-1).json.prompt;
   // As a hunk against the file on disk: three lines added after line 4.
   assert.match(sent, /@@ -4,0 \+4,3 @@\n\+\n\+def compute_duty\(amount, tariff_code\):\n\+    return amount \* lookup_tariff/);
