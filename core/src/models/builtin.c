@@ -31,14 +31,7 @@ typedef struct builtin {
   ch_snapshot *handed;  /* the newest snapshot handed over (a reference) */
   ch_snapshot *pending; /* waiting for the thread (a reference), or NULL */
   bool stop;
-  uint64_t told_ns; /* when index_changed last handed a snapshot over */
 } builtin;
-
-/* index_changed hands snapshots over at most this often: while the user
- * types, the index publishes one per pause, and rebuilding the model for
- * each would compete with the editor for the CPU. Requests always hand the
- * newest over. */
-#define BUILTIN_FOLLOW_NS (1000ull * 1000 * 1000)
 
 /* The updating thread: applies the newest pending snapshot, one at a time;
  * snapshots that pile up meanwhile are skipped for the newest. */
@@ -183,9 +176,6 @@ static ch_status builtin_start(ch_model_call *call) {
 static void builtin_index_changed(ch_model *model) {
   builtin *self = ch_model_state(model);
   if(!self || !self->index) return;
-  uint64_t now = ch_now_ns();
-  if(self->told_ns && now - self->told_ns < BUILTIN_FOLLOW_NS) return;
-  self->told_ns = now;
   ch_snapshot *snap = ch_index_snapshot(self->index);
   hand_over(self, snap);
   ch_snapshot_unref(snap);
