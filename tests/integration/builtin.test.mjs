@@ -68,7 +68,8 @@ test('builtin: completes from repeated code, with provenance and confidence', op
   const s = await serverOn(t, root);
   const uri = uriOf(root, 'app/main.py');
   await s.open(uri, 'import os\nresult = compute(alpha, ', { languageId: 'python' });
-  const r = await completeUntil(s, uri, { line: 1, character: 24 }, (x) => x.text !== '');
+  // The model catches up with the index on its own thread: ask until it has.
+  const r = await completeUntil(s, uri, { line: 1, character: 24 }, (x) => x.text === 'delta)');
   assert.equal(r.provider, 'builtin');
   assert.equal(r.model, 'builtin');
   assert.equal(r.text, 'delta)');
@@ -83,7 +84,7 @@ test('builtin: the text after the cursor never comes back', opts, async (t) => {
   // Warm the model up on another document first.
   const main = uriOf(root, 'app/main.py');
   await s.open(main, 'import os\nresult = compute(alpha, ', { languageId: 'python' });
-  await completeUntil(s, main, { line: 1, character: 24 }, (x) => x.text !== '');
+  await completeUntil(s, main, { line: 1, character: 24 }, (x) => x.text === 'delta)');
   const uri = uriOf(root, 'app/secret.py');
   await s.open(uri, repoFiles['app/secret.py'], { languageId: 'python' });
   // Right before the unique argument: the index holds it, the answer must
@@ -105,7 +106,7 @@ test('builtin: a file changed on disk changes the answer', opts, async (t) => {
   const added = path.join(root, 'lib/finish.py');
   writeFileSync(added, 'final = finish(report, strict=True)\nfinal = finish(report, strict=True)\n');
   await s.notify('workspace/didChangeWatchedFiles', { changes: [{ uri: pathToFileURL(added).href, type: 1 }] });
-  r = await completeUntil(s, uri, pos, (x) => x.text !== '');
+  r = await completeUntil(s, uri, pos, (x) => x.text === 'report, strict=True)');
   assert.equal(r.text, 'report, strict=True)');
   assert.match(r.provenance, /^lib\/finish\.py:[12]$/);
 });
