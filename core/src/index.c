@@ -101,6 +101,7 @@ typedef struct overlay_entry {
   uint32_t base_id; /* the id this path had in the base, or CH_NONE */
   uint32_t *imports; /* resolved, snapshot ids */
   uint32_t nimports, unresolved;
+  uint32_t *by_name; /* rec's def indices sorted by name (rec->ndefs) */
 } overlay_entry;
 
 struct ch_snapshot {
@@ -164,6 +165,7 @@ void ch_snapshot_unref(ch_snapshot *self) {
     ch_free(self->ov[i].abs);
     ch_record_unref(self->ov[i].rec);
     ch_free(self->ov[i].imports);
+    ch_free(self->ov[i].by_name);
   }
   ch_free(self->ov);
   ch_free(self->masked);
@@ -693,6 +695,35 @@ static ch_record *effective(ch_index *self, const char *abs, uint32_t *root_out)
   return e ? e->rec : NULL;
 }
 
+static int cmp_def_name(const void *a, const void *b, void *arg) {
+  const ch_record *rec = arg;
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  int c = strcmp(ch_record_str(rec, rec->defs[x].name),
+                 ch_record_str(rec, rec->defs[y].name));
+  /* Same name: source order, as a scan would find them. */
+  return c ? c : (x > y) - (x < y);
+}
+
+/* The overlay entry's definitions sorted by name, so that finding a name
+ * in it is a binary search, not a scan (a large generated header has tens
+ * of thousands, and a file changed during the last base rebuild stays in
+ * the overlay). Taken from the previous snapshot when the record is the
+ * same one, as it is for every file but the edited one. */
+static void overlay_sort_names(const ch_snapshot *prev, overlay_entry *o) {
+  const ch_record *rec = o->rec;
+  if(!rec || !rec->ndefs) return;
+  o->by_name = ch_malloc(rec->ndefs * sizeof(uint32_t));
+  for(uint32_t k = 0; prev && k < prev->nov; k++)
+    if(prev->ov[k].rec == rec && prev->ov[k].by_name) {
+      memcpy(o->by_name, prev->ov[k].by_name,
+             rec->ndefs * sizeof(uint32_t));
+      return;
+    }
+  for(uint32_t d = 0; d < rec->ndefs; d++) o->by_name[d] = d;
+  qsort_r(o->by_name, rec->ndefs, sizeof(uint32_t), cmp_def_name,
+          (void *)rec);
+}
+
 static int cmp_overlay(const void *a, const void *b) {
   return strcmp(((const overlay_entry *)a)->abs,
                 ((const overlay_entry *)b)->abs);
@@ -752,6 +783,7 @@ static void publish(ch_index *self, base *b) {
     o->rec = ch_record_ref(effective(self, key, &o->root));
     uintptr_t v = (uintptr_t)ch_map_get(&b->by_path, key);
     o->base_id = v ? (uint32_t)(v - 1) : CH_NONE;
+    overlay_sort_names(self->current, o);
   }
   qsort(s->ov, s->nov, sizeof(*s->ov), cmp_overlay);
   s->masked = ch_malloc(CH_MAX(s->nov, 1u) * sizeof(uint32_t));
@@ -1748,10 +1780,21 @@ static size_t find(const ch_snapshot *s, const char *name, bool prefix,
   }
   for(uint32_t k = 0; k < s->nov; k++) {
     const ch_record *rec = s->ov[k].rec;
-    for(uint32_t d = 0; rec && d < rec->ndefs; d++) {
-      const char *n = ch_record_str(rec, rec->defs[d].name);
-      if(prefix ? strncmp(n, name, plen) == 0 : strcmp(n, name) == 0)
-        collect_add(&c, s, s->b->n + k, d, from);
+    const uint32_t *by = s->ov[k].by_name;
+    if(!rec || !by) continue;
+    /* The first definition whose name is not below `name`. */
+    uint32_t lo = 0, hi = rec->ndefs;
+    while(lo < hi) {
+      uint32_t mid = lo + (hi - lo) / 2;
+      if(strcmp(ch_record_str(rec, rec->defs[by[mid]].name), name) < 0)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    for(uint32_t i = lo; i < rec->ndefs; i++) {
+      const char *n = ch_record_str(rec, rec->defs[by[i]].name);
+      if(prefix ? strncmp(n, name, plen) != 0 : strcmp(n, name) != 0) break;
+      collect_add(&c, s, s->b->n + k, by[i], from);
     }
   }
   return finish(&c, out, max);

@@ -260,6 +260,30 @@ static void test_open_documents(void **state) {
   expect_where(s, "unsaved_fn", NULL, "");
   ch_snapshot_unref(s);
 
+  /* Open documents live in the snapshot's overlay, searched by name there
+   * too: exact names, prefixes, the same name twice in source order. */
+  char *many = abs_of("many_open.c");
+  const char *mt = "int zq_b(void) { return 1; }\n"
+                   "int zq_a(void) { return 2; }\n"
+                   "int zq_b(void) { return 3; }\n"
+                   "int zq_c(void) { return 4; }\n";
+  assert_int_equal(ch_index_doc_open(index, many, c, mt, (uint32_t)strlen(mt), 1),
+                   CH_OK);
+  ch_index_wait_idle(index);
+  s = ch_index_snapshot(index);
+  ch_def_ref refs[8];
+  assert_int_equal(ch_snapshot_find(s, "zq_b", CH_NONE, refs, 8), 2);
+  const ch_record *mr = ch_snapshot_file(s, refs[0].file);
+  assert_int_equal(mr->defs[refs[0].def].name_range.start_row, 0);
+  assert_int_equal(mr->defs[refs[1].def].name_range.start_row, 2);
+  assert_int_equal(ch_snapshot_find(s, "zq_a", CH_NONE, refs, 8), 1);
+  assert_int_equal(ch_snapshot_find_prefix(s, "zq_", CH_NONE, refs, 8), 4);
+  assert_int_equal(ch_snapshot_find(s, "zq", CH_NONE, refs, 8), 0);
+  assert_int_equal(ch_snapshot_find(s, "zq_d", CH_NONE, refs, 8), 0);
+  ch_snapshot_unref(s);
+  ch_index_doc_close(index, many);
+  ch_free(many);
+
   /* Closed: the file on disk is what counts again. */
   ch_index_doc_close(index, abs);
   ch_index_file_changed(index, abs);
@@ -275,7 +299,6 @@ static void test_open_documents(void **state) {
                     (uint32_t)strlen(py), 1);
   ch_index_wait_idle(index);
   s = ch_index_snapshot(index);
-  ch_def_ref refs[2];
   assert_int_equal(ch_snapshot_find(s, "helper_outside", CH_NONE, refs, 2), 1);
   assert_string_equal(ch_snapshot_abs_path(s, refs[0].file), "/elsewhere/x.py");
   ch_snapshot_unref(s);
