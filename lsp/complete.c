@@ -17,6 +17,7 @@
 #include "chorus/index.h"
 #include "chorus/models.h"
 #include "chorus/syntax.h"
+#include "cli.h"
 #include "result_json.h"
 #include "server_internal.h"
 #include "uri.h"
@@ -99,11 +100,10 @@ static size_t next_line(const char *t, size_t len, size_t at) {
 }
 
 /* Lines [from, to) of t, at most HUNK_LINES_MAX of them, as a new string. */
-static char *lines_of(const char *t, size_t len, size_t from, size_t to) {
+static char *lines_of(const char *t, size_t from, size_t to) {
   size_t end = from;
   for(int n = 0; end < to && n < HUNK_LINES_MAX; n++)
     end = next_line(t, to, end);
-  (void)len;
   return ch_strndup(t + from, end - from);
 }
 
@@ -111,22 +111,15 @@ static char *lines_of(const char *t, size_t len, size_t from, size_t to) {
  * head and the common tail of its text on disk and its text now, as one
  * hunk. False when the disk copy cannot be read or nothing differs. */
 static bool unsaved_hunk(const ch_context_doc *doc, ch_context_edit *out) {
-  FILE *f = fopen(doc->path, "rb");
-  if(!f) return false;
-  ch_buf disk;
-  ch_buf_init(&disk, DOC_BYTES_MAX);
-  char chunk[16384];
-  size_t n;
-  bool ok = true;
-  while(ok && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-    ok = ch_buf_append(&disk, chunk, n) == CH_OK;
-  fclose(f);
-  const char *a = disk.data ? disk.data : "", *b = doc->text;
-  size_t alen = disk.len, blen = doc->len;
+  size_t alen = 0;
+  char *disk = ch_cli_read_file(doc->path, DOC_BYTES_MAX, &alen, NULL);
+  if(!disk) return false;
+  const char *a = disk, *b = doc->text;
+  size_t blen = doc->len;
   /* Common head, by whole lines. */
   size_t head = 0;
   uint32_t row = 0;
-  while(ok && head < alen && head < blen) {
+  while(head < alen && head < blen) {
     size_t ea = next_line(a, alen, head), eb = next_line(b, blen, head);
     if(ea != eb || memcmp(a + head, b + head, ea - head) != 0) break;
     head = ea;
@@ -134,7 +127,7 @@ static bool unsaved_hunk(const ch_context_doc *doc, ch_context_edit *out) {
   }
   /* Common tail, by whole lines, not overlapping the head. */
   size_t ta = alen, tb = blen;
-  while(ok && ta > head && tb > head) {
+  while(ta > head && tb > head) {
     size_t sa = ta - 1, sb = tb - 1; /* last byte of the previous line */
     while(sa > head && a[sa - 1] != '\n') sa--;
     while(sb > head && b[sb - 1] != '\n') sb--;
@@ -142,16 +135,15 @@ static bool unsaved_hunk(const ch_context_doc *doc, ch_context_edit *out) {
     ta = sa;
     tb = sb;
   }
-  if(!ok || (ta == head && tb == head)) {
-    ch_buf_release(&disk);
-    return false;
+  bool differs = ta != head || tb != head;
+  if(differs) {
+    out->path = doc->path;
+    out->row = row;
+    out->removed = lines_of(a, head, ta);
+    out->added = lines_of(b, head, tb);
   }
-  out->path = doc->path;
-  out->row = row;
-  out->removed = lines_of(a, alen, head, ta);
-  out->added = lines_of(b, blen, head, tb);
-  ch_buf_release(&disk);
-  return true;
+  ch_free(disk);
+  return differs;
 }
 
 static void *preparer_main(void *arg) {
