@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "chorus/config.h"
 #include "chorus/util.h"
 #include "cli.h"
 
@@ -95,4 +96,28 @@ bool ch_cli_cursor(const char *text, size_t len, long line, long col,
   }
   *cursor = (uint32_t)i;
   return true;
+}
+
+void ch_cli_print_problems(ch_buf *problems) {
+  for(char *line = problems->data; line && *line;) {
+    char *nl = strchr(line, '\n');
+    if(nl) *nl = 0;
+    fprintf(stderr, "chorus: config: %s\n", line);
+    line = nl ? nl + 1 : NULL;
+  }
+  ch_buf_reset(problems);
+}
+
+void ch_cli_load_config(ch_config *config, const char *config_path) {
+  ch_buf problems;
+  ch_buf_init(&problems, 1 << 16);
+  char *path = config_path ? ch_strdup(config_path) : ch_config_default_path();
+  if(path) {
+    ch_status r = ch_config_load_file(config, path, &problems);
+    if(r == CH_ERR_NOT_FOUND && config_path)
+      ch_buf_appendf(&problems, "%s: (file): not found\n", path);
+  }
+  ch_free(path);
+  ch_cli_print_problems(&problems);
+  ch_buf_release(&problems);
 }

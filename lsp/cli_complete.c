@@ -89,17 +89,6 @@ static void on_result(void *userdata, const ch_model_result *r) {
 
 
 
-/* Config problems go to stderr, one "chorus: config: ..." line each. */
-static void print_problems(ch_buf *problems) {
-  for(char *line = problems->data; line && *line;) {
-    char *nl = strchr(line, '\n');
-    if(nl) *nl = 0;
-    fprintf(stderr, "chorus: config: %s\n", line);
-    line = nl ? nl + 1 : NULL;
-  }
-  ch_buf_reset(problems);
-}
-
 int ch_cli_complete(int argc, char **argv) {
   const char *where = NULL, *model_name = NULL, *config_path = NULL;
   const char *root_dir = NULL;
@@ -179,16 +168,9 @@ int ch_cli_complete(int argc, char **argv) {
     goto cleanup;
   }
 
-  ch_buf problems;
+  ch_cli_load_config(&config, config_path);
+  ch_buf problems; /* of the models */
   ch_buf_init(&problems, 1 << 16);
-  char *path = config_path ? ch_strdup(config_path) : ch_config_default_path();
-  if(path) {
-    ch_status r = ch_config_load_file(&config, path, &problems);
-    if(r == CH_ERR_NOT_FOUND && config_path)
-      ch_buf_appendf(&problems, "%s: (file): not found\n", path);
-  }
-  ch_free(path);
-  print_problems(&problems);
   /* Only what goes wrong: the answer is what this command prints. */
   ch_log_set_level(config.has_log_level ? config.log_level : CH_LOG_WARN);
 
@@ -225,7 +207,7 @@ int ch_cli_complete(int argc, char **argv) {
   }
   ch_models_env env = {.loop = loop, .index = index, .blocking_init = true};
   models = ch_models_new(&env, config.models, config.nmodels, &problems);
-  print_problems(&problems);
+  ch_cli_print_problems(&problems);
   ch_buf_release(&problems);
   ch_model *model = model_name ? ch_models_find(models, model_name)
                                : ch_models_default(models);

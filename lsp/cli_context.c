@@ -17,14 +17,16 @@
 
 static const char context_usage[] =
     "usage: chorus context FILE:LINE:COL [--budget N] [--json] [--local]\n"
-    "                      [--root DIR] [--no-cache]\n"
+    "                      [--root DIR] [--no-cache] [--config FILE]\n"
     "\n"
     "Indexes the repository of FILE (the enclosing git root, else FILE's\n"
     "folder, or --root DIR) as the language server does and prints the\n"
-    "context built for the cursor at LINE:COL (1-based; COL counts bytes)\n"
-    "as it would be sent to a remote model (--local: to a local one): each\n"
-    "snippet with its kind, place, tokens and reason, then the redactions\n"
-    "made. --budget N sets the budget in tokens (default 1536).\n";
+    "context built for the cursor at LINE:COL (1-based; COL counts\n"
+    "characters), with the settings of the config file (ignore, guard,\n"
+    "context), as it would be sent to a remote model (--local: to a local\n"
+    "one): each snippet with its kind, place, tokens and reason, then the\n"
+    "redactions made. --budget N sets the budget in tokens (default: the config's\n"
+    "context.budget, else 1536).\n";
 
 
 
@@ -35,8 +37,8 @@ static void print_text(const char *text, size_t len) {
 }
 
 int ch_cli_context(int argc, char **argv) {
-  const char *location = NULL, *root_arg = NULL;
-  long budget = 1536;
+  const char *location = NULL, *root_arg = NULL, *config_path = NULL;
+  long budget = 0; /* 0: the config's, else 1536 */
   bool json = false, local = false, no_cache = false;
   for(int i = 0; i < argc; i++) {
     if(strcmp(argv[i], "--json") == 0) {
@@ -53,6 +55,12 @@ int ch_cli_context(int argc, char **argv) {
                         "tokens between 1 and 1000000\n");
         return 2;
       }
+    } else if(strcmp(argv[i], "--config") == 0) {
+      if(i + 1 >= argc) {
+        fprintf(stderr, "chorus context: --config: expected a file\n");
+        return 2;
+      }
+      config_path = argv[++i];
     } else if(strcmp(argv[i], "--root") == 0) {
       if(i + 1 >= argc) {
         fprintf(stderr, "chorus context: --root: expected a folder\n");
@@ -88,6 +96,8 @@ int ch_cli_context(int argc, char **argv) {
   }
   int code = 1;
   char *abs = realpath(file, NULL);
+  ch_config config;
+  ch_config_init(&config);
   char *root = NULL, *text = NULL;
   ch_index *index = NULL;
   ch_snapshot *snap = NULL;
@@ -126,8 +136,13 @@ int ch_cli_context(int argc, char **argv) {
   } else {
     root = ch_cli_repo_root(abs);
   }
+  /* The settings completions use: ignores, guard, budget, ratio. */
+  ch_cli_load_config(&config, config_path);
+  if(!budget) budget = config.context_budget ? config.context_budget : 1536;
   ch_index_options options = {0};
   options.cache_dir = no_cache ? "" : NULL;
+  options.ignore_globs = (const char *const *)config.ignore;
+  options.max_file_bytes = config.max_file_bytes;
   ch_status error = CH_OK;
   uint64_t t0 = ch_now_ns();
   index = ch_index_new(&options, &error);
@@ -139,7 +154,11 @@ int ch_cli_context(int argc, char **argv) {
   ch_index_wait_idle(index);
   double index_s = (double)(ch_now_ns() - t0) / 1e9;
   snap = ch_index_snapshot(index);
-  guard = ch_guard_new(NULL, &error);
+  guard = ch_guard_new(&config.guard.options, &error);
+  if(!guard) {
+    fprintf(stderr, "chorus context: guard: %s\n", ch_strerror(error));
+    goto done;
+  }
   engine = ch_context_engine_new(0);
   ch_context_request req = {0};
   req.path = abs;
@@ -151,6 +170,7 @@ int ch_cli_context(int argc, char **argv) {
   ch_context_options copt = {0};
   copt.remote = !local;
   copt.guard = guard;
+  copt.prefix_ratio = config.context_prefix_ratio;
   ch_status st = ch_context_build(engine, snap, &req, &copt, &ctx);
   if(st) {
     fprintf(stderr, "chorus context: %s\n", ch_strerror(st));
@@ -218,6 +238,7 @@ int ch_cli_context(int argc, char **argv) {
   }
   code = 0;
 done:
+  ch_config_release(&config);
   cJSON_Delete(out);
   ch_context_release(&ctx);
   ch_context_engine_free(engine);

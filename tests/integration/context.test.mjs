@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -17,7 +17,8 @@ const opts = { timeout: TEST_TIMEOUT };
 // Index caches go to a private folder, never the user's.
 const cacheHome = mkdtempSync(path.join(os.tmpdir(), 'chorus-it-cache-'));
 process.on('exit', () => rmSync(cacheHome, { recursive: true, force: true }));
-const env = { ...process.env, XDG_CACHE_HOME: cacheHome };
+// No user config either: each test says which config it uses.
+const env = { ...process.env, XDG_CACHE_HOME: cacheHome, XDG_CONFIG_HOME: cacheHome };
 
 async function context(args) {
   const { stdout } = await run(chorusBin, ['context', ...args], { env });
@@ -108,4 +109,14 @@ test('chorus eval context reports recall next to both baselines', opts, async ()
   for (const k of ['engine', 'window', 'similar']) assert.ok(py[k] >= 0 && py[k] <= 1);
   assert.ok(py.engine >= py.window);
   assert.ok(out.latencyP99Ms >= out.latencyP50Ms);
+});
+
+test('the config file applies: its deny globs and budget', opts, async () => {
+  const root = path.join(fixtures, 'python');
+  const config = path.join(cacheHome, 'context-config.json');
+  writeFileSync(config, JSON.stringify({ guard: { denyExtra: ['geometry/'] }, context: { budget: 640 } }));
+  const out = await context([`${root}/app/main.py:21:25`, '--json', '--root', root, '--config', config]);
+  assert.equal(out.budget, 640);
+  assert.ok(out.snippets.every((s) => !s.path.includes('geometry/')),
+    JSON.stringify(out.snippets.map((s) => s.path)));
 });
