@@ -389,7 +389,7 @@ int ch_cli_eval(int argc, char **argv) {
     size_t len = 0;
     char *text = ch_cli_read_file(abs, (size_t)8 << 20, &len, NULL);
     if(!text) continue;
-    if(len != rec->size || ch_hash_bytes(text, len) != rec->hash) {
+    if(len != rec->size || ch_hash_text(text, len) != rec->hash) {
       ch_free(text);
       continue;
     }

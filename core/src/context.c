@@ -2037,7 +2037,7 @@ ch_status ch_context_build(ch_context_engine *self, const ch_snapshot *snap,
   if(!b.rec && b.self_id != CH_NONE) {
     const ch_record *r = ch_snapshot_file(snap, b.self_id);
     if(r && r->size == req->len) {
-      if(r->hash == ch_hash_bytes(req->text, req->len)) b.rec = r;
+      if(r->hash == ch_hash_text(req->text, req->len)) b.rec = r;
     }
   }
   ch_map_init(&b.seen_defs);

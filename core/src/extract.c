@@ -8,7 +8,7 @@
  *      as LSP counts them). Every row and column of the record comes from
  *      these, not from tree-sitter's points (which count LF only), so spans
  *      and line_starts always agree.
- *   2. the text's hash (ch_hash_bytes).
+ *   2. the text's hash (ch_hash_text).
  *   3. one walk of the tree with a TSTreeCursor: the token stream, the
  *      identifier leaves (counted in a per-extraction intern set that also
  *      dedupes the pool), the comments (and Rust attributes) with the tokens
@@ -449,7 +449,7 @@ typedef struct doc_cache {
   TSTree *tree;         /* a copy of the tree the data was taken from */
   char *text;           /* a copy of its text */
   uint32_t len, text_cap;
-  uint64_t *hstates; /* FNV state at each HASH_STEP bytes of text */
+  uint64_t *hstates; /* ch_hash_text state at each HASH_STEP bytes */
   uint32_t nhstates, hstates_cap;
   uint32_t *lines; /* line starts of text */
   uint32_t nlines, lines_cap;
@@ -634,8 +634,7 @@ static uint32_t pool_add(ch_extractor *self, const char *s, size_t n) {
   return off;
 }
 
-/* ch_hash_bytes (FNV-1a) of util.c, which the incremental text hash
- * resumes and token_id inlines. */
+/* ch_hash_bytes (FNV-1a) of util.c, which token_id inlines. */
 #define FNV_BASIS 1469598103934665603ull
 #define FNV_PRIME 1099511628211ull
 
@@ -3667,8 +3666,8 @@ static void segment_results(ch_extractor *self) {
 /* ---- document caches --------------------------------------------------------
  */
 
-/* ch_hash_bytes of the text, resumed from the cached text's states up to
- * the first block that differs. Must stay the hash of util.c. */
+/* ch_hash_text of the text, resumed from the cached text's states up to
+ * the first block that differs (HASH_STEP is a multiple of 8). */
 static uint64_t hash_text(ch_extractor *self) {
   const doc_cache *c = self->cache;
   const unsigned char *t = (const unsigned char *)self->text;
@@ -3701,18 +3700,18 @@ static uint64_t hash_text(ch_extractor *self) {
   if(b)
     memcpy(self->hstates, c->hstates, (b + 1) * sizeof(uint64_t));
   else
-    self->hstates[0] = FNV_BASIS;
+    self->hstates[0] = CH_HASH_TEXT_SEED;
   uint64_t h = self->hstates[b];
   self->nhstates = b + 1;
-  for(uint32_t i = b * HASH_STEP; i < n;) {
-    uint32_t stop = CH_MIN(n, i + HASH_STEP);
-    for(; i < stop; i++) {
-      h ^= t[i];
-      h *= FNV_PRIME;
-    }
-    if(i % HASH_STEP == 0) self->hstates[self->nhstates++] = h;
+  uint32_t i = b * HASH_STEP;
+  for(; n - i >= HASH_STEP; i += HASH_STEP) {
+    h = ch_hash_text_words(h, t + i, HASH_STEP / 8);
+    self->hstates[self->nhstates++] = h;
   }
-  return h;
+  uint32_t words = (n - i) / 8;
+  h = ch_hash_text_words(h, t + i, words);
+  i += words * 8;
+  return ch_hash_text_end(h, t + i, n - i, n);
 }
 
 /* The cache of document `path` in `ls`, or a free (or the least recently
@@ -4126,7 +4125,7 @@ ch_record *ch_extract(ch_extractor *self, const ch_language *lang,
     strtab_clear(&self->own);
   }
 
-  uint64_t hash = self->cache ? hash_text(self) : ch_hash_bytes(text, len);
+  uint64_t hash = self->cache ? hash_text(self) : ch_hash_text(text, len);
   scan_lines(self);
   if(self->cache) {
     descend(self, root);

@@ -180,6 +180,46 @@ uint64_t ch_hash_bytes(const void *data, size_t len) {
   return h;
 }
 
+/* Each word goes through a multiply that spreads it over all 64 bits
+ * before it joins the state, and the state is rotated and multiplied
+ * again, so equal words at different places give different states. */
+#define TEXT_K1 0x9e3779b97f4a7c15ull
+#define TEXT_K2 0xc2b2ae3d27d4eb4full
+
+static inline uint64_t rotl64(uint64_t x, int r) {
+  return (x << r) | (x >> (64 - r));
+}
+
+uint64_t ch_hash_text_words(uint64_t state, const void *data, size_t nwords) {
+  const unsigned char *p = data;
+  for(size_t i = 0; i < nwords; i++, p += 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    w *= TEXT_K2;
+    state = rotl64(state ^ rotl64(w, 31), 27) * TEXT_K1;
+  }
+  return state;
+}
+
+uint64_t ch_hash_text_end(uint64_t state, const void *tail, size_t ntail,
+                          size_t total_len) {
+  uint64_t w = 0;
+  if(ntail) memcpy(&w, tail, ntail < 8 ? ntail : 8);
+  state = ch_hash_text_words(state, &w, 1);
+  state ^= (uint64_t)total_len * TEXT_K2;
+  state ^= state >> 33;
+  state *= 0xff51afd7ed558ccdull;
+  state ^= state >> 33;
+  return state;
+}
+
+uint64_t ch_hash_text(const void *data, size_t len) {
+  const unsigned char *p = data;
+  size_t words = len / 8;
+  return ch_hash_text_end(ch_hash_text_words(CH_HASH_TEXT_SEED, p, words),
+                          p + words * 8, len % 8, len);
+}
+
 void ch_map_init(ch_map *self) {
   self->slots = NULL;
   self->cap = 0;

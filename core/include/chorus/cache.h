@@ -23,7 +23,7 @@
 
 #include "chorus/index.h"
 
-#define CH_CACHE_VERSION 2
+#define CH_CACHE_VERSION 3
 
 /* The cache file for a repository root:
  * "$XDG_CACHE_HOME/chorus/index/<16 hex digits of ch_hash_bytes(root)>.idx",

@@ -102,7 +102,7 @@ typedef struct ch_record {
   const ch_language *lang;
   uint64_t size;     /* bytes of text */
   int64_t mtime_ns;  /* of the file on disk; 0 for unsaved text */
-  uint64_t hash;     /* of the text (ch_hash_bytes) */
+  uint64_t hash;     /* of the text (ch_hash_text) */
 
   char *pool; /* NUL-separated strings */
   uint32_t pool_len;

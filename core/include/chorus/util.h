@@ -120,8 +120,20 @@ void *ch_map_remove(ch_map *self, const char *key);
  * not change during iteration. */
 bool ch_map_next(const ch_map *self, size_t *iter, const char **key,
                  void **value);
-/* FNV-1a over bytes. */
+/* FNV-1a over bytes: for short keys (map keys, paths). */
 uint64_t ch_hash_bytes(const void *data, size_t len);
+
+/* The hash of a whole text (a file's content): eight bytes per step, so
+ * hashing a large file costs a small fraction of reading it. Not
+ * cryptographic. ch_hash_text(p, n) equals
+ *   ch_hash_text_end(ch_hash_text_words(CH_HASH_TEXT_SEED, p, n / 8),
+ *                    p + n / 8 * 8, n % 8, n)
+ * so a caller can keep the state at any multiple of 8 bytes and resume. */
+#define CH_HASH_TEXT_SEED 0x243f6a8885a308d3ull
+uint64_t ch_hash_text_words(uint64_t state, const void *data, size_t nwords);
+uint64_t ch_hash_text_end(uint64_t state, const void *tail, size_t ntail,
+                          size_t total_len);
+uint64_t ch_hash_text(const void *data, size_t len);
 
 /* Logging. Levels from most to least severe. */
 typedef enum ch_log_level {

@@ -111,7 +111,7 @@ static ch_record *extract_fixture(ch_extractor *ex, const char *name) {
   assert_non_null(lang);
   ch_record *r = extract_text(ex, lang->name, name, text, len);
   assert_int_equal(r->size, len);
-  assert_true(r->hash == ch_hash_bytes(text, len));
+  assert_true(r->hash == ch_hash_text(text, len));
   assert_string_equal(r->path, name);
   assert_false(r->parse_errors);
   ch_free(text);

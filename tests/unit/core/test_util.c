@@ -673,6 +673,40 @@ static const utf8_case utf8_bad[] = {
     U8("\xf0\x9f\x98\x41", 0xFFFD, 1),
 };
 
+/* The text hash: resumable at any multiple of 8 bytes, and sensitive to
+ * every byte, to the length and to where a byte is. */
+static void test_hash_text(void **state) {
+  (void)state;
+  unsigned char text[300];
+  for(size_t i = 0; i < sizeof(text); i++)
+    text[i] = (unsigned char)(i * 37 + 11);
+  for(size_t n = 0; n <= sizeof(text); n++) {
+    uint64_t whole = ch_hash_text(text, n);
+    for(size_t cut = 0; cut * 8 <= n; cut += 3) {
+      uint64_t h = ch_hash_text_words(CH_HASH_TEXT_SEED, text, cut);
+      size_t rest = (n - cut * 8) / 8;
+      h = ch_hash_text_words(h, text + cut * 8, rest);
+      size_t done = (cut + rest) * 8;
+      assert_true(ch_hash_text_end(h, text + done, n - done, n) == whole);
+    }
+    if(n) {
+      /* Any one byte changed changes the hash. */
+      for(size_t i = 0; i < n; i += 7) {
+        text[i] ^= 0x20;
+        assert_true(ch_hash_text(text, n) != whole);
+        text[i] ^= 0x20;
+      }
+    }
+  }
+  /* Trailing zero bytes count, and swapped words differ. */
+  static const char zeros[16] = {0};
+  assert_true(ch_hash_text(zeros, 3) != ch_hash_text(zeros, 4));
+  assert_true(ch_hash_text(zeros, 8) != ch_hash_text(zeros, 16));
+  assert_true(ch_hash_text("aaaaaaaabbbbbbbb", 16) !=
+              ch_hash_text("bbbbbbbbaaaaaaaa", 16));
+  assert_true(ch_hash_text("", 0) == ch_hash_text("", 0));
+}
+
 static void test_utf8_decode(void **state) {
   (void)state;
   uint32_t cp;
@@ -887,6 +921,7 @@ int main(void) {
       cmocka_unit_test(test_map_release_frees_values),
       cmocka_unit_test(test_map_random_against_reference),
       cmocka_unit_test(test_map_backward_shift_wraps),
+      cmocka_unit_test(test_hash_text),
       cmocka_unit_test(test_utf8_decode),
       cmocka_unit_test(test_utf8_decode_stream),
       cmocka_unit_test(test_utf8_valid),
