@@ -122,6 +122,7 @@
  */
 #include "chorus/index.h"
 
+#include <pthread.h>
 #include <regex.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -1706,10 +1707,17 @@ static bool match_ok(ch_extractor *self, const query_info *qi,
 /* ---- languages, lazily ----------------------------------------------------
  */
 
+/* An extractor's state of a language is its own parser plus a copy of the
+ * language's compiled state (queries, matcher, symbol flags, field ids),
+ * which is made once per process and shared read-only by every extractor:
+ * each worker would otherwise compile the same queries again (8-47 ms per
+ * language). It lives until the process ends. */
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static lang_state *shared_langs;         /* ch_syntax_count() entries */
+static pthread_mutex_t *shared_compiles; /* one per language: compiling */
+
 static void lang_state_release(lang_state *self) {
-  query_info_release(&self->query);
   if(self->parser) ts_parser_delete(self->parser);
-  ch_free(self->sym_flags);
   memset(self, 0, sizeof(*self));
 }
 
@@ -1738,16 +1746,18 @@ static TSFieldId field_id(const TSLanguage *tl, const char *name) {
   return ts_language_field_id_for_name(tl, name, (uint32_t)strlen(name));
 }
 
-static ch_status lang_load(lang_state *self, const ch_language *lang) {
+/* Compiles the shared state of lang into self (no parser). */
+static ch_status lang_compile(lang_state *self, const ch_language *lang) {
   ch_status result;
   self->lang = lang;
   self->rules = &default_rules;
   for(size_t i = 0; i < CH_ARRAY_LEN(rules_table); i++)
     if(!strcmp(rules_table[i].name, lang->name)) self->rules = &rules_table[i];
-  self->parser = ch_syntax_parser_new(lang, &result);
-  if(!self->parser) return result ? result : CH_ERR_STATE;
   result = query_load(&self->query, lang);
-  if(result) return result;
+  if(result) {
+    query_info_release(&self->query);
+    return result;
+  }
   build_symbol_flags(self);
   const TSLanguage *tl = lang->ts_language();
   self->f_body = field_id(tl, "body");
@@ -1763,6 +1773,35 @@ static ch_status lang_load(lang_state *self, const ch_language *lang) {
   return CH_OK;
 }
 
+/* self receives the shared state of language i (compiled on first use)
+ * and a parser of its own. */
+static ch_status lang_load(lang_state *self, size_t i, const ch_language *lang) {
+  pthread_mutex_lock(&shared_lock);
+  if(!shared_langs) {
+    size_t n = ch_syntax_count();
+    shared_langs = ch_calloc(n, sizeof(lang_state));
+    shared_compiles = ch_calloc(n, sizeof(pthread_mutex_t));
+    for(size_t k = 0; k < n; k++)
+      pthread_mutex_init(&shared_compiles[k], NULL);
+  }
+  pthread_mutex_unlock(&shared_lock);
+  /* Another language may compile meanwhile; this one compiles once. */
+  pthread_mutex_lock(&shared_compiles[i]);
+  lang_state *sh = &shared_langs[i];
+  if(!sh->loaded) {
+    sh->status = lang_compile(sh, lang);
+    sh->loaded = true;
+  }
+  pthread_mutex_unlock(&shared_compiles[i]);
+  if(sh->status) return sh->status;
+  ch_status result;
+  TSParser *parser = ch_syntax_parser_new(lang, &result);
+  if(!parser) return result ? result : CH_ERR_STATE;
+  *self = *sh;
+  self->parser = parser;
+  return CH_OK;
+}
+
 static lang_state *lang_get(ch_extractor *self, const ch_language *lang,
                             ch_status *error) {
   size_t i;
@@ -1775,7 +1814,7 @@ static lang_state *lang_get(ch_extractor *self, const ch_language *lang,
   lang_state *ls = &self->langs[i];
   if(!ls->loaded) {
     ls->loaded = true;
-    ls->status = lang_load(ls, lang);
+    ls->status = lang_load(ls, i, lang);
     if(ls->status) {
       ch_log_error("cannot extract %s: %s", lang->name,
                    ch_strerror(ls->status));
