@@ -23,6 +23,7 @@
  * an update makes a new one and swaps it in under `lock`.
  */
 #include "chorus/ngram.h"
+#include "chorus/lex.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -449,21 +450,6 @@ void ch_ngram_stats_get(const ch_ngram *self, ch_ngram_stats *out) {
 /* ---- the query: tokens before the cursor -----------------------------------
  */
 
-static bool lang_hash_comments(const ch_language *lang) {
-  return lang && !strcmp(lang->name, "python");
-}
-
-static bool lang_hash_directives(const ch_language *lang) {
-  return lang && (!strcmp(lang->name, "c") || !strcmp(lang->name, "cpp"));
-}
-
-static const char *const operators[] = {
-    ">>>=", "<<=", ">>=", "...", "===", "!==", "**=", "//=", ">>>",
-    "->",   "=>",  "==",  "!=",  "<=",  ">=",  "&&",  "||",  "++",
-    "--",   "+=",  "-=",  "*=",  "/=",  "%=",  "&=",  "|=",  "^=",
-    "::",   "<<",  ">>",  "**",  ":=",  "?.",  "??",  "<-",
-};
-
 typedef struct query {
   uint32_t ids[CH_NGRAM_DEPTH]; /* remapped, oldest first */
   uint32_t n;
@@ -480,92 +466,17 @@ static void query_push(query *q, uint32_t id, uint32_t end) {
   q->end = end;
 }
 
-/* A plain lexer for text the record does not cover (typed since it was
- * built): words, numbers, quoted strings (one token each, as the
- * extraction makes them), the common multi-byte operators, single bytes;
- * comments skipped. It agrees with tree-sitter's leaves on ordinary code,
- * which is what matching needs. text[0..len) is at document byte `at`. */
+/* Lexes text the record does not cover (typed since it was built) with
+ * the plain lexer (chorus/lex.h). text[0..len) is at document byte `at`. */
 static void lex(const char *text, uint32_t len, uint32_t at,
                 const ch_language *lang, query *q) {
-  bool hash_comments = lang_hash_comments(lang);
-  bool directives = lang_hash_directives(lang);
-  uint32_t i = 0;
-  while(i < len) {
-    unsigned char c = (unsigned char)text[i];
-    uint32_t j = i + 1;
-    if(is_space((char)c)) {
-      i++;
-      continue;
-    }
-    if((c == '#' && hash_comments) ||
-       (c == '/' && i + 1 < len && text[i + 1] == '/' && !hash_comments)) {
-      const char *nl = memchr(text + i, '\n', len - i);
-      if(!nl) q->inside = true;
-      i = nl ? (uint32_t)(nl - text) : len;
-      continue;
-    }
-    if(c == '/' && i + 1 < len && text[i + 1] == '*') {
-      for(i += 2; i + 1 < len && !(text[i] == '*' && text[i + 1] == '/'); i++) {
-      }
-      if(i + 1 >= len) q->inside = true;
-      i += 2;
-      continue;
-    }
-    if((c == '"' || c == '\'') && i + 2 < len && text[i + 1] == (char)c &&
-       text[i + 2] == (char)c) {
-      /* A triple-quoted string: to its end, or the cursor is inside. */
-      for(j = i + 3;
-          j + 2 < len && !(text[j] == (char)c && text[j + 1] == (char)c &&
-                           text[j + 2] == (char)c);
-          j++)
-        if(text[j] == '\\') j++;
-      if(j + 2 >= len) {
-        q->inside = true;
-        j = len;
-      } else {
-        j += 3;
-      }
-    } else if(c == '"' || c == '\'' || c == '`') {
-      for(; j < len && text[j] != (char)c; j++) {
-        if(text[j] == '\\' && j + 1 < len) j++;
-        if(text[j] == '\n' && c != '`') break;
-      }
-      if(j < len && text[j] == (char)c)
-        j++;
-      else if(j >= len)
-        q->inside = true;
-    } else if(c >= '0' && c <= '9') {
-      while(j < len && (is_word((unsigned char)text[j]) || text[j] == '.' ||
-                        ((text[j] == '+' || text[j] == '-') &&
-                         (text[j - 1] == 'e' || text[j - 1] == 'E'))))
-        j++;
-    } else if(is_word(c) || (c == '#' && directives && i + 1 < len &&
-                             is_word((unsigned char)text[i + 1]))) {
-      while(j < len && is_word((unsigned char)text[j]))
-        j++;
-      /* String prefixes: f"..", r'..', b"..", u8"..". */
-      if(j < len && j - i <= 2 && (text[j] == '"' || text[j] == '\'')) {
-        char quote = text[j];
-        for(j++; j < len && text[j] != quote && text[j] != '\n'; j++)
-          if(text[j] == '\\' && j + 1 < len) j++;
-        if(j < len && text[j] == quote)
-          j++;
-        else if(j >= len)
-          q->inside = true;
-      }
-    } else {
-      for(size_t k = 0; k < CH_ARRAY_LEN(operators); k++) {
-        size_t n = strlen(operators[k]);
-        if(n <= len - i && !memcmp(text + i, operators[k], n)) {
-          j = i + (uint32_t)n;
-          break;
-        }
-      }
-    }
-    if(j > len) j = len;
-    query_push(q, ch_token_id(text + i, j - i), at + j);
-    i = j;
-  }
+  ch_lexer lx;
+  ch_lexer_init(&lx, lang, text, len);
+  uint32_t s, e;
+  ch_lex_kind kind;
+  while(ch_lex_next(&lx, &s, &e, &kind))
+    query_push(q, ch_token_id(text + s, e - s), at + e);
+  if(lx.inside) q->inside = true;
 }
 
 /* The tokens before `tail_end` (a document byte inside the prefix window

@@ -754,6 +754,10 @@ static void print_table(size_t files, double bytes, stats parse, stats cold1,
   snprintf(ratio, sizeof(ratio), "%.2f", r2);
   print_row("index cold, 2 workers", c2, 2, "MB/s", ratio, ">= 1.6",
             verdict(r2 >= TWO_CORE_TARGET));
+  /* How the index itself scales: the second worker's gain over the first,
+   * apart from the per-core cost above. */
+  stats sc = {c2.median / c1.median, c2.min / c1.max, c2.max / c1.min};
+  print_row("  scaling, 2 workers / 1 worker", sc, 2, "x", "", "", "");
   /* The same work per CPU-second (all threads): the per-core cost of the
    * index beside plain parsing, which other load hardly changes. */
   stats pc = mb_per_s(cpu[0], bytes);

@@ -1,0 +1,137 @@
+/* lex.c: the plain lexer of chorus/lex.h. */
+#include "chorus/lex.h"
+
+#include <string.h>
+
+/* Longest first where one is a prefix of another. */
+static const char *const operators[] = {
+    ">>>=", "<<=", ">>=", "...", "===", "!==", "**=", "//=", ">>>",
+    "->",   "=>",  "==",  "!=",  "<=",  ">=",  "&&",  "||",  "++",
+    "--",   "+=",  "-=",  "*=",  "/=",  "%=",  "&=",  "|=",  "^=",
+    "::",   "<<",  ">>",  "**",  ":=",  "?.",  "??",  "<-",
+};
+
+static bool is_word(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '_' || c == '$' || c >= 0x80;
+}
+
+static bool is_space(unsigned char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+         c == '\f';
+}
+
+/* Bytes that start some operator. */
+static bool starts_operator(unsigned char c) {
+  return c && strchr("<>.=!*/-&|+%^:?", c) != NULL;
+}
+
+void ch_lexer_init(ch_lexer *self, const ch_language *lang, const char *text,
+                   uint32_t len) {
+  memset(self, 0, sizeof(*self));
+  self->text = text;
+  self->len = len;
+  self->hash_comments = lang && !strcmp(lang->name, "python");
+  self->directives =
+      lang && (!strcmp(lang->name, "c") || !strcmp(lang->name, "cpp"));
+}
+
+/* The end of the string that starts with the quote at i (after any
+ * prefix); sets inside when the text ends first. */
+static uint32_t string_end(ch_lexer *self, uint32_t i) {
+  const char *t = self->text;
+  uint32_t len = self->len;
+  char q = t[i];
+  uint32_t j;
+  if(q != '`' && i + 2 < len && t[i + 1] == q && t[i + 2] == q) {
+    /* Triple quotes: to the closing three. */
+    for(j = i + 3; j + 2 < len && !(t[j] == q && t[j + 1] == q && t[j + 2] == q);
+        j++)
+      if(t[j] == '\\') j++;
+    if(j + 2 >= len) {
+      self->inside = true;
+      return len;
+    }
+    return j + 3;
+  }
+  for(j = i + 1; j < len && t[j] != q; j++) {
+    if(t[j] == '\\' && j + 1 < len) j++;
+    if(t[j] == '\n' && q != '`') break;
+  }
+  if(j < len && t[j] == q) return j + 1;
+  if(j >= len) self->inside = true;
+  return j;
+}
+
+bool ch_lex_next(ch_lexer *self, uint32_t *start, uint32_t *end,
+                 ch_lex_kind *kind) {
+  const char *t = self->text;
+  uint32_t len = self->len, i = self->pos;
+  for(;;) {
+    while(i < len && is_space((unsigned char)t[i]))
+      i++;
+    if(i >= len) {
+      self->pos = len;
+      return false;
+    }
+    char c = t[i];
+    if((c == '#' && self->hash_comments) ||
+       (c == '/' && i + 1 < len && t[i + 1] == '/' && !self->hash_comments)) {
+      const char *nl = memchr(t + i, '\n', len - i);
+      if(!nl) self->inside = true;
+      i = nl ? (uint32_t)(nl - t) : len;
+      continue;
+    }
+    if(c == '/' && i + 1 < len && t[i + 1] == '*') {
+      for(i += 2; i + 1 < len && !(t[i] == '*' && t[i + 1] == '/'); i++) {
+      }
+      if(i + 1 >= len) {
+        self->inside = true;
+        i = len;
+      } else {
+        i += 2;
+      }
+      continue;
+    }
+    break;
+  }
+  unsigned char c = (unsigned char)t[i];
+  uint32_t j = i + 1;
+  ch_lex_kind k = CH_LEX_OTHER;
+  if(c == '"' || c == '\'' || c == '`') {
+    j = string_end(self, i);
+    k = CH_LEX_STRING;
+  } else if(c >= '0' && c <= '9') {
+    while(j < len && (is_word((unsigned char)t[j]) || t[j] == '.' ||
+                      ((t[j] == '+' || t[j] == '-') &&
+                       (t[j - 1] == 'e' || t[j - 1] == 'E'))))
+      j++;
+    k = CH_LEX_NUMBER;
+  } else if(is_word(c) || (c == '#' && self->directives && i + 1 < len &&
+                           is_word((unsigned char)t[i + 1]))) {
+    while(j < len && is_word((unsigned char)t[j]))
+      j++;
+    k = CH_LEX_WORD;
+    /* String prefixes: f"..", r'..', b"..", u8"..". */
+    if(j < len && j - i <= 2 && (t[j] == '"' || t[j] == '\'')) {
+      j = string_end(self, j);
+      k = CH_LEX_STRING;
+    }
+  } else if(starts_operator(c)) {
+    for(size_t o = 0; o < sizeof(operators) / sizeof(operators[0]); o++) {
+      const char *op = operators[o];
+      if(op[0] != (char)c) continue;
+      size_t n = strlen(op);
+      if(n <= len - i && !memcmp(t + i, op, n)) {
+        j = i + (uint32_t)n;
+        break;
+      }
+    }
+  }
+  if(j > len) j = len;
+  *start = i;
+  *end = j;
+  *kind = k;
+  self->pos = j;
+  return true;
+}
