@@ -121,6 +121,7 @@
  * Limits: texts above TEXT_MAX bytes are refused with CH_ERR_TOO_LARGE.
  */
 #include "chorus/index.h"
+#include "chorus/lex.h"
 
 #include <pthread.h>
 #include <regex.h>
@@ -175,33 +176,61 @@ typedef struct lang_rules {
   upper_rule upper;
   bool python;   /* docstrings; signatures end at the ':' */
   bool c_family; /* declarators; body-less specifiers are references */
+  /* Nodes the walk lexes instead of visiting (see "the walk"): only types
+   * that can never hold a definition, an import, a wrapper or a doc
+   * comment of one, at any depth. And the words the lexer must not count
+   * as identifiers beyond the grammar's keywords, and the grammar's
+   * keywords that are identifiers most of the time. */
+  const char *const *lexed;
+  const char *const *keywords;
+  const char *const *soft_keywords;
 } lang_rules;
 
 #define LIST(...) ((const char *const[]){__VA_ARGS__, NULL})
 static const char *const none[] = {NULL};
 
+/* Python statements and expressions that hold no block: no definition or
+ * import can be inside them (a lambda's body is an expression). */
+#define PYTHON_LEXED                                                           \
+  LIST("expression_statement", "return_statement", "assert_statement",         \
+       "raise_statement", "delete_statement", "global_statement",              \
+       "nonlocal_statement", "print_statement", "exec_statement", "decorator",  \
+       "parameters", "type", "argument_list", "attribute", "await",            \
+       "binary_operator", "boolean_operator", "call", "comparison_operator",    \
+       "concatenated_string", "conditional_expression", "dictionary",          \
+       "dictionary_comprehension", "dictionary_splat", "expression_list",       \
+       "generator_expression", "keyword_argument", "lambda", "list",            \
+       "list_comprehension", "list_splat", "named_expression", "not_operator",  \
+       "pair", "parenthesized_expression", "set", "set_comprehension", "slice", \
+       "subscript", "tuple", "unary_operator", "yield", "pattern_list",         \
+       "tuple_pattern", "list_pattern", "case_pattern", "with_clause")
+
 #define JS_WRAPS                                                               \
   LIST("export_statement", "lexical_declaration", "variable_declaration",      \
        "ambient_declaration")
 
+/* No lexed nodes (every node is walked). */
+#define NO_LEX NULL, NULL, NULL
+
 static const lang_rules rules_table[] = {
-    {"c", none, none, none, AUTO_NONE, UPPER_NONE, false, true},
+    {"c", none, none, none, AUTO_NONE, UPPER_NONE, false, true, NO_LEX},
     {"cpp", LIST("template_declaration"), none, none, AUTO_NONE, UPPER_NONE,
-     false, true},
+     false, true, NO_LEX},
     {"python", none, LIST("decorated_definition"), none, AUTO_DOTTED, UPPER_ANY,
-     true, false},
-    {"javascript", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false},
-    {"typescript", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false},
-    {"tsx", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false},
+     true, false, PYTHON_LEXED, LIST("None", "True", "False"),
+     LIST("print", "exec", "match", "case", "type")},
+    {"javascript", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false, NO_LEX},
+    {"typescript", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false, NO_LEX},
+    {"tsx", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false, NO_LEX},
     {"go", LIST("type_declaration", "var_declaration", "const_declaration"),
-     none, none, AUTO_NONE, UPPER_NONE, false, false},
+     none, none, AUTO_NONE, UPPER_NONE, false, false, NO_LEX},
     {"rust", none, none, LIST("attribute_item"), AUTO_NONE, UPPER_NONE, false,
-     false},
-    {"java", none, none, none, AUTO_NONE, UPPER_NONE, false, false},
+     false, NO_LEX},
+    {"java", none, none, none, AUTO_NONE, UPPER_NONE, false, false, NO_LEX},
 };
 
-static const lang_rules default_rules = {"",        none,       none,  none,
-                                         AUTO_NONE, UPPER_NONE, false, false};
+static const lang_rules default_rules = {
+    "", none, none, none, AUTO_NONE, UPPER_NONE, false, false, NO_LEX};
 
 /* String and character literals: one token each. */
 static const char *const string_types[] = {"string",
@@ -224,6 +253,8 @@ enum {
   SYM_ATTR = 1 << 5,
   /* Never split into smaller segments (see "segments" above). */
   SYM_NOSPLIT = 1 << 6,
+  /* Lexed by the walk, not visited (lang_rules.lexed). */
+  SYM_LEXED = 1 << 7,
 };
 
 /* Nodes that the declarator climb of a tags.scm function_declarator match
@@ -301,6 +332,11 @@ typedef struct lang_state {
   query_info query;
   uint8_t *sym_flags;
   uint32_t nsym;
+  /* For lexed nodes: the lexer set up for the language, and the ids
+   * (ch_token_id) of the words that are not identifiers, sorted. */
+  ch_lexer lexer;
+  uint32_t *keywords;
+  uint32_t nkeywords;
   TSFieldId f_body, f_declarator, f_name, f_type, f_value, f_definition,
       f_declaration, f_scope, f_path, f_list;
 } lang_state;
@@ -524,6 +560,7 @@ struct ch_extractor {
   TSTreeCursor walker;  /* for walk */
   TSTreeCursor mcursor; /* for the matcher */
   bool have_children_cursor;
+  bool walk_all; /* ch_extractor_walk_all: no node is lexed */
   /* The matcher's scratch: children of the nodes being matched, partial
    * matches, captures; matches of shells kept until the segments are
    * known (pattern, first capture, count). */
@@ -1742,6 +1779,78 @@ static void build_symbol_flags(lang_state *self) {
   }
 }
 
+static int cmp_u32_q(const void *pa, const void *pb) {
+  uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+  return a < b ? -1 : a > b;
+}
+
+static bool is_word_name(const char *s) {
+  if(!*s || (*s >= '0' && *s <= '9')) return false;
+  for(; *s; s++)
+    if(!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+         (*s >= '0' && *s <= '9') || *s == '_'))
+      return false;
+  return true;
+}
+
+/* Flags the nodes the walk lexes (lang_rules.lexed), unless a pattern
+ * starts at one or it wraps, attributes or comments; and collects the
+ * words that are not identifiers: the grammar's keywords (its anonymous
+ * words) and the rules' own, less the soft ones. */
+static void mark_lexed(lang_state *self) {
+  const lang_rules *r = self->rules;
+  const query_info *qi = &self->query;
+  if(!r->lexed || !qi->matcher) return;
+  const TSLanguage *tl = self->lang->ts_language();
+  bool any = false;
+  for(uint32_t sym = 0; sym < self->nsym; sym++) {
+    const char *name = ts_language_symbol_name(tl, (TSSymbol)sym);
+    if(!name ||
+       ts_language_symbol_type(tl, (TSSymbol)sym) != TSSymbolTypeRegular ||
+       !in_list(r->lexed, name))
+      continue;
+    uint8_t f = self->sym_flags[sym];
+    bool rooted = sym < qi->nsym && qi->sym_first[sym] != qi->sym_first[sym + 1];
+    if(rooted || (f & (SYM_COMMENT | SYM_WRAP_SIG | SYM_WRAP_RANGE | SYM_ATTR)))
+      continue;
+    self->sym_flags[sym] = f | SYM_LEXED | SYM_NOSPLIT;
+    any = true;
+  }
+  if(!any) return;
+  ch_lexer_init(&self->lexer, self->lang, NULL, 0);
+  uint32_t cap = self->nsym + 16, n = 0;
+  uint32_t *ids = ch_malloc(cap * sizeof(uint32_t));
+  for(uint32_t sym = 0; sym < self->nsym; sym++) {
+    const char *name = ts_language_symbol_name(tl, (TSSymbol)sym);
+    if(name &&
+       ts_language_symbol_type(tl, (TSSymbol)sym) == TSSymbolTypeAnonymous &&
+       is_word_name(name) && !(r->soft_keywords && in_list(r->soft_keywords, name)))
+      ids[n++] = token_id(name, strlen(name));
+  }
+  for(size_t i = 0; r->keywords && r->keywords[i]; i++) {
+    GROW(ids, n, cap);
+    ids[n++] = token_id(r->keywords[i], strlen(r->keywords[i]));
+  }
+  qsort(ids, n, sizeof(uint32_t), cmp_u32_q);
+  uint32_t m = 0;
+  for(uint32_t i = 0; i < n; i++)
+    if(!m || ids[m - 1] != ids[i]) ids[m++] = ids[i];
+  self->keywords = ids;
+  self->nkeywords = m;
+}
+
+static bool is_keyword(const lang_state *ls, uint32_t id) {
+  uint32_t lo = 0, hi = ls->nkeywords;
+  while(lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if(ls->keywords[mid] < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < ls->nkeywords && ls->keywords[lo] == id;
+}
+
 static TSFieldId field_id(const TSLanguage *tl, const char *name) {
   return ts_language_field_id_for_name(tl, name, (uint32_t)strlen(name));
 }
@@ -1759,6 +1868,7 @@ static ch_status lang_compile(lang_state *self, const ch_language *lang) {
     return result;
   }
   build_symbol_flags(self);
+  mark_lexed(self);
   const TSLanguage *tl = lang->ts_language();
   self->f_body = field_id(tl, "body");
   self->f_declarator = field_id(tl, "declarator");
@@ -1871,6 +1981,10 @@ ch_extractor *ch_extractor_new(void) {
     strtab_init(&self->caches[i].st);
   ch_buf_init(&self->scratch, (size_t)TEXT_MAX + 16);
   return self;
+}
+
+void ch_extractor_walk_all(ch_extractor *self, bool all) {
+  self->walk_all = all;
 }
 
 void ch_extractor_free(ch_extractor *self) {
@@ -2102,7 +2216,95 @@ static void add_wrap(ch_extractor *self, TSNode node, uint32_t start,
   push_wrap(self, &w);
 }
 
+static void lex_node(ch_extractor *self, uint32_t s, uint32_t e, bool tokens);
+
+/* A word of a lexed node: an identifier used unless a keyword. */
+static void lexed_word(ch_extractor *self, uint32_t a, uint32_t b,
+                       uint32_t id) {
+  const char *text = self->text;
+  if((b - a == 1 && text[a] == '_') || is_keyword(self->ls, id)) return;
+  uint32_t i = intern_hashed(self, text + a, b - a, id);
+  if(i != CH_NONE) {
+    self->st->entries[i].uses++;
+    if(self->cache)
+      APPEND(self->cur.occ, self->cur.nocc, self->cur.occ_cap, i);
+  }
+}
+
+/* The identifiers in the replacement fields of a Python f-string token
+ * text[a..b): each {expression} up to its conversion (!r) or format spec
+ * (:>10) is lexed; {{ is a brace. */
+static void fstring_fields(ch_extractor *self, uint32_t a, uint32_t b) {
+  const char *t = self->text;
+  uint32_t i = a;
+  while(i < b && t[i] != '"' && t[i] != '\'' && i - a < 3) {
+    if(t[i] == 'f' || t[i] == 'F') break;
+    i++;
+  }
+  if(i >= b || (t[i] != 'f' && t[i] != 'F')) return;
+  for(i++; i < b; i++) {
+    if(t[i] != '{') continue;
+    if(i + 1 < b && t[i + 1] == '{') {
+      i++;
+      continue;
+    }
+    uint32_t start = ++i;
+    int depth = 0;
+    for(; i < b; i++) {
+      char c = t[i];
+      if(c == '{' || c == '[' || c == '(') depth++;
+      else if((c == '}' || c == ']' || c == ')') && depth > 0) depth--;
+      else if(depth == 0 && (c == '}' || c == ':' ||
+                             (c == '!' && i + 1 < b && t[i + 1] != '=')))
+        break;
+    }
+    lex_node(self, start, i, false);
+    /* The conversion and format spec, with their own {fields}. */
+    while(i < b && t[i] != '}') {
+      if(t[i] == '{') {
+        uint32_t inner = ++i;
+        while(i < b && t[i] != '}')
+          i++;
+        lex_node(self, inner, i, false);
+      }
+      if(i < b) i++;
+    }
+  }
+}
+
+/* The tokens and identifiers of a lexed node, text[s..e) (see walk):
+ * tokens only when the node is not inside a string token. */
+static void lex_node(ch_extractor *self, uint32_t s, uint32_t e, bool tokens) {
+  const lang_state *ls = self->ls;
+  const char *text = self->text;
+  ch_lexer lx = ls->lexer;
+  lx.text = text + s;
+  lx.len = e - s;
+  uint32_t a, b;
+  ch_lex_kind kind;
+  while(ch_lex_next(&lx, &a, &b, &kind)) {
+    a += s;
+    b += s;
+    uint32_t id = tokens ? emit_token(self, a, b) : token_id(text + a, b - a);
+    if(kind == CH_LEX_WORD)
+      lexed_word(self, a, b, id);
+    else if(kind == CH_LEX_STRING && ls->rules->python)
+      fstring_fields(self, a, b);
+  }
+}
+
 /* Walks the subtree of `root`: tokens, identifiers, comments, wrappers.
+ *
+ * Nodes flagged SYM_LEXED (statements and expressions that hold no
+ * definition, import or doc comment: lang_rules.lexed) are not visited:
+ * the plain lexer (chorus/lex.h) takes their tokens and identifiers from
+ * the text, at a small part of the cost of the cursor's moves. The
+ * definitions and imports are the same either way (the matcher explores
+ * below a pattern's root with its own cursor); a token of such a node may
+ * differ from tree-sitter's leaf where the lexer splits differently (an
+ * f-string with nested quotes), and the same text always gives the same
+ * tokens, in a full extraction as in an incremental one (lexed nodes are
+ * never split into segments).
  *
  * The cursor's moves are most of the cost (tree-sitter 0.20's cursor
  * iterates hidden nodes inside each move), so the walk asks for no move
@@ -2117,8 +2319,9 @@ static void walk(ch_extractor *self, TSNode root) {
   const char *text = self->text;
   bool occ = self->cache != NULL;
   const query_info *qi = &self->ls->query;
-  const uint8_t need_bytes =
-      SYM_COMMENT | SYM_WRAP_SIG | SYM_WRAP_RANGE | SYM_ATTR | SYM_STRING;
+  const uint8_t need_bytes = SYM_COMMENT | SYM_WRAP_SIG | SYM_WRAP_RANGE |
+                             SYM_ATTR | SYM_STRING | SYM_LEXED;
+  const uint8_t no_kids = self->walk_all ? SYM_COMMENT : SYM_COMMENT | SYM_LEXED;
   uint32_t string_end = 0; /* leaves before this are inside a string token */
   TSTreeCursor *cur = &self->walker;
   uint32_t depth = 0; /* levels below root; self->wstack[i]: siblings left */
@@ -2128,10 +2331,11 @@ static void walk(ch_extractor *self, TSNode root) {
   for(;;) {
     TSSymbol sym = ts_node_symbol(node);
     uint8_t f = sym < nsym ? flags[sym] : 0;
+    if(self->walk_all) f &= (uint8_t)~SYM_LEXED;
     if(qi->matcher && sym < qi->nsym &&
        qi->sym_first[sym] != qi->sym_first[sym + 1])
       m_try(self, node, sym, false);
-    uint32_t nkids = f & SYM_COMMENT ? 0 : ts_node_child_count(node);
+    uint32_t nkids = f & no_kids ? 0 : ts_node_child_count(node);
     uint32_t s = 0, e = 0;
     if((f & need_bytes) || !nkids) {
       s = ts_node_start_byte(node);
@@ -2142,6 +2346,8 @@ static void walk(ch_extractor *self, TSNode root) {
     bool kids = false;
     if(f & SYM_COMMENT) {
       if(e > s) add_comment(self, s, e, false);
+    } else if(f & SYM_LEXED) {
+      if(e > s) lex_node(self, s, e, s >= string_end);
     } else {
       if(f & (SYM_WRAP_SIG | SYM_WRAP_RANGE))
         add_wrap(self, node, s, e, (f & SYM_WRAP_SIG) != 0);

@@ -4,26 +4,38 @@
 #include <string.h>
 
 /* Longest first where one is a prefix of another. */
-static const char *const operators[] = {
-    ">>>=", "<<=", ">>=", "...", "===", "!==", "**=", "//=", ">>>",
-    "->",   "=>",  "==",  "!=",  "<=",  ">=",  "&&",  "||",  "++",
-    "--",   "+=",  "-=",  "*=",  "/=",  "%=",  "&=",  "|=",  "^=",
-    "::",   "<<",  ">>",  "**",  ":=",  "?.",  "??",  "<-",
+static const struct {
+  char text[5];
+  uint8_t len;
+} operators[] = {
+    {">>>=", 4}, {"<<=", 3}, {">>=", 3}, {"...", 3}, {"===", 3}, {"!==", 3},
+    {"**=", 3},  {"//=", 3}, {">>>", 3}, {"->", 2},  {"=>", 2},  {"==", 2},
+    {"!=", 2},   {"<=", 2},  {">=", 2},  {"&&", 2},  {"||", 2},  {"++", 2},
+    {"--", 2},   {"+=", 2},  {"-=", 2},  {"*=", 2},  {"/=", 2},  {"%=", 2},
+    {"&=", 2},   {"|=", 2},  {"^=", 2},  {"::", 2},  {"<<", 2},  {">>", 2},
+    {"**", 2},   {":=", 2},  {"?.", 2},  {"??", 2},  {"<-", 2},  {"//", 2},
 };
 
-static bool is_word(unsigned char c) {
+static inline bool is_word(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
          (c >= '0' && c <= '9') || c == '_' || c == '$' || c >= 0x80;
 }
 
-static bool is_space(unsigned char c) {
+static inline bool is_space(unsigned char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
          c == '\f';
 }
 
 /* Bytes that start some operator. */
 static bool starts_operator(unsigned char c) {
-  return c && strchr("<>.=!*/-&|+%^:?", c) != NULL;
+  switch(c) {
+  case '<': case '>': case '.': case '=': case '!': case '*': case '/':
+  case '-': case '&': case '|': case '+': case '%': case '^': case ':':
+  case '?':
+    return true;
+  default:
+    return false;
+  }
 }
 
 void ch_lexer_init(ch_lexer *self, const ch_language *lang, const char *text,
@@ -55,7 +67,10 @@ static uint32_t string_end(ch_lexer *self, uint32_t i) {
     return j + 3;
   }
   for(j = i + 1; j < len && t[j] != q; j++) {
-    if(t[j] == '\\' && j + 1 < len) j++;
+    if(t[j] == '\\' && j + 1 < len) {
+      j++; /* an escaped byte, a line break included */
+      continue;
+    }
     if(t[j] == '\n' && q != '`') break;
   }
   if(j < len && t[j] == q) return j + 1;
@@ -82,7 +97,7 @@ bool ch_lex_next(ch_lexer *self, uint32_t *start, uint32_t *end,
       i = nl ? (uint32_t)(nl - t) : len;
       continue;
     }
-    if(c == '/' && i + 1 < len && t[i + 1] == '*') {
+    if(c == '/' && i + 1 < len && t[i + 1] == '*' && !self->hash_comments) {
       for(i += 2; i + 1 < len && !(t[i] == '*' && t[i + 1] == '/'); i++) {
       }
       if(i + 1 >= len) {
@@ -119,11 +134,10 @@ bool ch_lex_next(ch_lexer *self, uint32_t *start, uint32_t *end,
     }
   } else if(starts_operator(c)) {
     for(size_t o = 0; o < sizeof(operators) / sizeof(operators[0]); o++) {
-      const char *op = operators[o];
-      if(op[0] != (char)c) continue;
-      size_t n = strlen(op);
-      if(n <= len - i && !memcmp(t + i, op, n)) {
-        j = i + (uint32_t)n;
+      uint32_t n = operators[o].len;
+      if(operators[o].text[0] == (char)c && n <= len - i &&
+         !memcmp(t + i, operators[o].text, n)) {
+        j = i + n;
         break;
       }
     }

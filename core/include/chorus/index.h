@@ -156,6 +156,13 @@ typedef struct ch_extractor ch_extractor;
 ch_extractor *ch_extractor_new(void);
 void ch_extractor_free(ch_extractor *self);
 
+/* With all = true, the extractor visits every node of the tree instead of
+ * lexing the statements and expressions that hold no definition (Python's;
+ * see extract.c): the definitions and imports are the same, tokens and
+ * identifiers may differ where the lexer splits text differently from the
+ * grammar. For tests and measurements. */
+void ch_extractor_walk_all(ch_extractor *self, bool all);
+
 /* Parses text[0..len) as `lang` and builds its record. path is copied.
  * When old_tree is not NULL it must be the tree of the previous version of
  * this text with ts_tree_edit applied for every change since; the parse

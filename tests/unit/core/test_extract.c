@@ -887,6 +887,65 @@ static void test_tokens(void **state) {
   ch_record_unref(r);
 }
 
+static void expect_same_record(const ch_record *a, const ch_record *b);
+
+/* Python statements and expressions are lexed, not walked: the records
+ * are the same as when every node is visited, on the fixtures. */
+static void test_lexed_same_as_walked(void **state) {
+  ch_extractor *lexed = *state;
+  ch_extractor *walked = ch_extractor_new();
+  ch_extractor_walk_all(walked, true);
+  static const char *const files[] = {
+      "sample.py", "../repos/python/main.py", "../repos/python/pkg/__init__.py",
+      "../repos/python/pkg/a.py", "../repos/python/pkg/b.py",
+      "../repos/python/pkg/c.py"};
+  uint32_t found = 0;
+  for(size_t i = 0; i < CH_ARRAY_LEN(files); i++) {
+    ch_record *a = extract_fixture(lexed, files[i]);
+    ch_record *b = extract_fixture(walked, files[i]);
+    found += a->ndefs + a->nimports + a->nidents;
+    expect_same_record(a, b);
+    ch_record_unref(a);
+    ch_record_unref(b);
+  }
+  assert_true(found > 50); /* definitions, imports, identifiers compared */
+  ch_extractor_free(walked);
+}
+
+/* What the lexer finds in lexed nodes: identifiers, not keywords; soft
+ * keywords used as names; the fields of f-strings; one token per string. */
+static void test_lexed_identifiers(void **state) {
+  ch_extractor *ex = *state;
+  const char *src =
+      "x = foo(bar.baz, lambda q: q + 1, not None, *rest)\n"
+      "print(match, type)\n"
+      "y = f\"{a.b!r:>{width}} {{braces}} {c['k']}\" 'not_an_ident'\n"
+      "assert z is True, \"msg with word\"\n"
+      "if cond:\n"
+      "    raise Err(\"\"\"doc \\\"\"\" inner\"\"\")\n";
+  ch_record *r = extract_str(ex, "python", src);
+  static const char *const used[] = {
+      "foo", "bar", "baz", "q", "rest", "print", "match", "type", "a", "b",
+      "width", "c", "z", "cond", "Err", NULL};
+  static const char *const unused[] = {"lambda", "not", "None", "r", "braces",
+                                       "k", "not_an_ident", "True", "is",
+                                       "msg", "word", "doc", "inner", NULL};
+  expect_idents(r, used, unused);
+  expect_token_texts(r, src);
+  /* Tokens: the call's, strings whole. */
+  bool saw_fstring = false, saw_triple = false;
+  for(uint32_t i = 0; i < r->ntokens; i++) {
+    const char *t = src + r->token_starts[i];
+    saw_fstring |= !strncmp(t, "f\"{a.b!r", 8) &&
+                   r->tokens[i] == ch_token_id(t, strchr(t + 2, '"') + 1 - t);
+    saw_triple |= !strncmp(t, "\"\"\"doc", 6) &&
+                  r->tokens[i] == ch_token_id(t, strstr(t + 3, "inner\"\"\"") + 8 - t);
+  }
+  assert_true(saw_fstring);
+  assert_true(saw_triple);
+  ch_record_unref(r);
+}
+
 static void test_docs(void **state) {
   ch_extractor *ex = *state;
   ch_record *r = extract_str(ex, "c",
@@ -1535,6 +1594,8 @@ int main(void) {
       cmocka_unit_test(test_arguments),
       cmocka_unit_test(test_tree_out),
       cmocka_unit_test(test_extractor_reuse),
+      cmocka_unit_test(test_lexed_same_as_walked),
+      cmocka_unit_test(test_lexed_identifiers),
       cmocka_unit_test(test_incremental),
       cmocka_unit_test(test_incremental_nested),
       cmocka_unit_test(test_incremental_targeted),

@@ -473,7 +473,7 @@ static void test_inside_string_or_comment(void **state) {
       "import os\nx = \"result = compute(alpha, ",
       "import os\n# result = compute(alpha, ",
       "import os\n\"\"\"Docs.\n\nresult = compute(alpha, ",
-      "import os\ny = 1  /* result = compute(alpha, ",
+      "import os\ny = 'result = compute(alpha, ",
   };
   ch_ngram_result r;
   for(size_t i = 0; i < CH_ARRAY_LEN(docs); i++)
