@@ -184,6 +184,10 @@ typedef struct lang_rules {
   const char *const *lexed;
   const char *const *keywords;
   const char *const *soft_keywords;
+  /* When set, a lexed node is lexed only when none of these tokens is in
+   * its text (and no `) {` or `) :`): they may start a definition or an
+   * import inside it (see lex_node). */
+  const char *const *triggers;
 } lang_rules;
 
 #define LIST(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -205,12 +209,33 @@ static const char *const none[] = {NULL};
        "subscript", "tuple", "unary_operator", "yield", "pattern_list",         \
        "tuple_pattern", "list_pattern", "case_pattern", "with_clause")
 
+/* JavaScript and TypeScript expressions and statements that usually hold
+ * no definition; lexed when their text says so (JS_TRIGGERS). */
+#define JS_LEXED                                                               \
+  LIST("expression_statement", "return_statement", "throw_statement",          \
+       "arguments", "array", "object", "binary_expression",                    \
+       "member_expression", "subscript_expression", "parenthesized_expression", \
+       "template_string", "unary_expression", "ternary_expression",            \
+       "new_expression", "augmented_assignment_expression",                    \
+       "update_expression", "sequence_expression", "spread_element",           \
+       "await_expression")
+#define JS_KEYWORDS LIST("true", "false", "null", "undefined", "this", "super")
+/* What may start a definition or an import inside an expression: a
+ * function, class or arrow function (bound by a pair or an assignment), a
+ * require() or import(), and (with `) {`) a method; `<` for JSX and type
+ * arguments. TypeScript adds what may hold a type with members. */
+#define JS_TRIGGER_LIST "function", "class", "=>", "require", "import", "<"
+#define JS_TRIGGERS LIST(JS_TRIGGER_LIST)
+#define TS_TRIGGERS                                                            \
+  LIST(JS_TRIGGER_LIST, "as", "satisfies", "namespace", "module", "interface", \
+       "enum", "declare", "abstract")
+
 #define JS_WRAPS                                                               \
   LIST("export_statement", "lexical_declaration", "variable_declaration",      \
        "ambient_declaration")
 
 /* No lexed nodes (every node is walked). */
-#define NO_LEX NULL, NULL, NULL
+#define NO_LEX NULL, NULL, NULL, NULL
 
 static const lang_rules rules_table[] = {
     {"c", none, none, none, AUTO_NONE, UPPER_NONE, false, true, NO_LEX},
@@ -218,10 +243,13 @@ static const lang_rules rules_table[] = {
      false, true, NO_LEX},
     {"python", none, LIST("decorated_definition"), none, AUTO_DOTTED, UPPER_ANY,
      true, false, PYTHON_LEXED, LIST("None", "True", "False"),
-     LIST("print", "exec", "match", "case", "type")},
-    {"javascript", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false, NO_LEX},
-    {"typescript", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false, NO_LEX},
-    {"tsx", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false, NO_LEX},
+     LIST("print", "exec", "match", "case", "type"), NULL},
+    {"javascript", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false,
+     JS_LEXED, JS_KEYWORDS, none, JS_TRIGGERS},
+    {"typescript", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false,
+     JS_LEXED, JS_KEYWORDS, none, TS_TRIGGERS},
+    {"tsx", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false,
+     JS_LEXED, JS_KEYWORDS, none, TS_TRIGGERS},
     {"go", LIST("type_declaration", "var_declaration", "const_declaration"),
      none, none, AUTO_NONE, UPPER_NONE, false, false, NO_LEX},
     {"rust", none, none, LIST("attribute_item"), AUTO_NONE, UPPER_NONE, false,
@@ -337,6 +365,10 @@ typedef struct lang_state {
   ch_lexer lexer;
   uint32_t *keywords;
   uint32_t nkeywords;
+  uint32_t *literals; /* ids of lang_rules.keywords, sorted */
+  uint32_t nliterals;
+  uint32_t *triggers; /* ids of lang_rules.triggers, sorted; NULL: none */
+  uint32_t ntriggers;
   TSFieldId f_body, f_declarator, f_name, f_type, f_value, f_definition,
       f_declaration, f_scope, f_path, f_list;
 } lang_state;
@@ -506,6 +538,14 @@ typedef struct doc_cache {
 #define MMEMO_SLOTS 256 /* a power of two */
 #define MMEMO_PROBES 8
 
+/* A token of a lexed node (lex_collect): emitted as a token, counted as
+ * an identifier, or both. */
+enum { LT_TOKEN = 1, LT_IDENT = 2 };
+typedef struct lexed_tok {
+  uint32_t start, end, id;
+  uint8_t flags;
+} lexed_tok;
+
 struct ch_extractor {
   lang_state *langs; /* ch_syntax_count() entries */
   size_t nlangs;
@@ -561,6 +601,8 @@ struct ch_extractor {
   TSTreeCursor mcursor; /* for the matcher */
   bool have_children_cursor;
   bool walk_all; /* ch_extractor_walk_all: no node is lexed */
+  lexed_tok *ltoks; /* lex_collect's tokens */
+  uint32_t nltoks, ltoks_cap;
   /* The matcher's scratch: children of the nodes being matched, partial
    * matches, captures; matches of shells kept until the segments are
    * known (pattern, first capture, count). */
@@ -1813,7 +1855,9 @@ static void mark_lexed(lang_state *self) {
     bool rooted = sym < qi->nsym && qi->sym_first[sym] != qi->sym_first[sym + 1];
     if(rooted || (f & (SYM_COMMENT | SYM_WRAP_SIG | SYM_WRAP_RANGE | SYM_ATTR)))
       continue;
-    self->sym_flags[sym] = f | SYM_LEXED | SYM_NOSPLIT;
+    /* Conditional ones are split like any node: the segments of an
+     * incremental extraction decide by size as lex_node does. */
+    self->sym_flags[sym] = f | SYM_LEXED | (r->triggers ? 0 : SYM_NOSPLIT);
     any = true;
   }
   if(!any) return;
@@ -1827,28 +1871,31 @@ static void mark_lexed(lang_state *self) {
        is_word_name(name) && !(r->soft_keywords && in_list(r->soft_keywords, name)))
       ids[n++] = token_id(name, strlen(name));
   }
+  uint32_t nlit = 0;
   for(size_t i = 0; r->keywords && r->keywords[i]; i++) {
     GROW(ids, n, cap);
     ids[n++] = token_id(r->keywords[i], strlen(r->keywords[i]));
+    nlit++;
   }
+  self->literals = ch_memdup(ids + n - nlit, (nlit ? nlit : 1) * sizeof(uint32_t));
+  qsort(self->literals, nlit, sizeof(uint32_t), cmp_u32_q);
+  self->nliterals = nlit;
   qsort(ids, n, sizeof(uint32_t), cmp_u32_q);
   uint32_t m = 0;
   for(uint32_t i = 0; i < n; i++)
     if(!m || ids[m - 1] != ids[i]) ids[m++] = ids[i];
   self->keywords = ids;
   self->nkeywords = m;
-}
-
-static bool is_keyword(const lang_state *ls, uint32_t id) {
-  uint32_t lo = 0, hi = ls->nkeywords;
-  while(lo < hi) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    if(ls->keywords[mid] < id)
-      lo = mid + 1;
-    else
-      hi = mid;
+  if(r->triggers) {
+    n = 0;
+    for(size_t i = 0; r->triggers[i]; i++)
+      n++;
+    self->triggers = ch_malloc(n * sizeof(uint32_t));
+    for(uint32_t i = 0; i < n; i++)
+      self->triggers[i] = token_id(r->triggers[i], strlen(r->triggers[i]));
+    qsort(self->triggers, n, sizeof(uint32_t), cmp_u32_q);
+    self->ntriggers = n;
   }
-  return lo < ls->nkeywords && ls->keywords[lo] == id;
 }
 
 static TSFieldId field_id(const TSLanguage *tl, const char *name) {
@@ -1998,6 +2045,7 @@ void ch_extractor_free(ch_extractor *self) {
     doc_cache_release(&self->caches[i]);
   ch_buf_release(&self->scratch);
   segdata_release(&self->cur);
+  ch_free(self->ltoks);
   ch_free(self->lines);
   ch_free(self->mdefs);
   ch_free(self->rimports);
@@ -2153,9 +2201,9 @@ static uint32_t last_row(const ch_extractor *self, uint32_t start, uint32_t end,
  */
 
 /* Appends a token; returns its id. */
-static uint32_t emit_token(ch_extractor *self, uint32_t start, uint32_t end) {
+static uint32_t emit_token_id(ch_extractor *self, uint32_t start,
+                              uint32_t end, uint32_t id) {
   segdata *d = &self->cur;
-  uint32_t id = token_id(self->text + start, end - start);
   if(d->ntokens >= d->tokens_cap) {
     d->tokens_cap = d->tokens_cap ? d->tokens_cap * 2 : 64;
     d->tokens = ch_realloc(d->tokens, (size_t)d->tokens_cap * sizeof(uint32_t));
@@ -2168,6 +2216,10 @@ static uint32_t emit_token(ch_extractor *self, uint32_t start, uint32_t end) {
   while(self->pending < d->ncomments && d->comments[self->pending].end <= start)
     d->comments[self->pending++].next_start = start;
   return id;
+}
+
+static uint32_t emit_token(ch_extractor *self, uint32_t start, uint32_t end) {
+  return emit_token_id(self, start, end, token_id(self->text + start, end - start));
 }
 
 static void add_comment(ch_extractor *self, uint32_t start, uint32_t end,
@@ -2216,32 +2268,40 @@ static void add_wrap(ch_extractor *self, TSNode node, uint32_t start,
   push_wrap(self, &w);
 }
 
-static void lex_node(ch_extractor *self, uint32_t s, uint32_t e, bool tokens);
+/* What a lexed node must be to be lexed (see "the walk"). */
+enum {
+  LEX_ALL,      /* anything (Python's lexed nodes) */
+  LEX_TRIGGERS, /* none of the language's triggers */
+  LEX_DATA,     /* literals and punctuation only: no word at all */
+};
 
-/* A word of a lexed node: an identifier used unless a keyword. */
-static void lexed_word(ch_extractor *self, uint32_t a, uint32_t b,
-                       uint32_t id) {
-  const char *text = self->text;
-  if((b - a == 1 && text[a] == '_') || is_keyword(self->ls, id)) return;
-  uint32_t i = intern_hashed(self, text + a, b - a, id);
-  if(i != CH_NONE) {
-    self->st->entries[i].uses++;
-    if(self->cache)
-      APPEND(self->cur.occ, self->cur.nocc, self->cur.occ_cap, i);
+static bool lex_collect(ch_extractor *self, uint32_t s, uint32_t e,
+                        bool tokens, int mode);
+
+static bool sorted_has(const uint32_t *ids, uint32_t n, uint32_t id) {
+  uint32_t lo = 0, hi = n;
+  while(lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if(ids[mid] < id)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
+  return lo < n && ids[lo] == id;
 }
 
-/* The identifiers in the replacement fields of a Python f-string token
- * text[a..b): each {expression} up to its conversion (!r) or format spec
- * (:>10) is lexed; {{ is a brace. */
-static void fstring_fields(ch_extractor *self, uint32_t a, uint32_t b) {
+/* The fields of a Python f-string token text[a..b): each {expression} up
+ * to its conversion (!r) or format spec (:>10), and the {fields} inside
+ * the spec; {{ is a brace. */
+static bool fstring_fields(ch_extractor *self, uint32_t a, uint32_t b,
+                           int mode) {
   const char *t = self->text;
   uint32_t i = a;
   while(i < b && t[i] != '"' && t[i] != '\'' && i - a < 3) {
     if(t[i] == 'f' || t[i] == 'F') break;
     i++;
   }
-  if(i >= b || (t[i] != 'f' && t[i] != 'F')) return;
+  if(i >= b || (t[i] != 'f' && t[i] != 'F')) return true;
   for(i++; i < b; i++) {
     if(t[i] != '{') continue;
     if(i + 1 < b && t[i + 1] == '{') {
@@ -2258,23 +2318,51 @@ static void fstring_fields(ch_extractor *self, uint32_t a, uint32_t b) {
                              (c == '!' && i + 1 < b && t[i + 1] != '=')))
         break;
     }
-    lex_node(self, start, i, false);
-    /* The conversion and format spec, with their own {fields}. */
+    if(!lex_collect(self, start, i, false, mode)) return false;
     while(i < b && t[i] != '}') {
       if(t[i] == '{') {
         uint32_t inner = ++i;
         while(i < b && t[i] != '}')
           i++;
-        lex_node(self, inner, i, false);
+        if(!lex_collect(self, inner, i, false, mode)) return false;
       }
       if(i < b) i++;
     }
   }
+  return true;
 }
 
-/* The tokens and identifiers of a lexed node, text[s..e) (see walk):
- * tokens only when the node is not inside a string token. */
-static void lex_node(ch_extractor *self, uint32_t s, uint32_t e, bool tokens) {
+/* The ${fields} of a JavaScript template string token text[a..b). A field
+ * holding a backquote (a nested template) is beyond the lexer: false
+ * unless anything goes. */
+static bool template_fields(ch_extractor *self, uint32_t a, uint32_t b,
+                            int mode) {
+  const char *t = self->text;
+  for(uint32_t i = a + 1; i + 1 < b; i++) {
+    if(t[i] == '\\') {
+      i++;
+      continue;
+    }
+    if(t[i] != '$' || t[i + 1] != '{') continue;
+    uint32_t start = i + 2, depth = 1;
+    for(i = start; i < b && depth; i++) {
+      if(t[i] == '{') depth++;
+      else if(t[i] == '}') depth--;
+      else if(t[i] == '`' && mode != LEX_ALL) return false;
+    }
+    uint32_t end = depth ? b : i - 1;
+    if(!lex_collect(self, start, end, false, mode)) return false;
+    i = end;
+  }
+  return true;
+}
+
+/* Lexes text[s..e) into self->ltoks: tokens (when `tokens`: the node is
+ * not inside a string token) and identifiers (words that are not
+ * keywords), the fields of f-strings and template strings included.
+ * Returns false as soon as the text is not what `mode` asks for. */
+static bool lex_collect(ch_extractor *self, uint32_t s, uint32_t e,
+                        bool tokens, int mode) {
   const lang_state *ls = self->ls;
   const char *text = self->text;
   ch_lexer lx = ls->lexer;
@@ -2282,15 +2370,93 @@ static void lex_node(ch_extractor *self, uint32_t s, uint32_t e, bool tokens) {
   lx.len = e - s;
   uint32_t a, b;
   ch_lex_kind kind;
+  bool after_paren = false, after_dot = false;
+  uint32_t last_word = UINT32_MAX; /* ltoks index of a keyword just before */
   while(ch_lex_next(&lx, &a, &b, &kind)) {
     a += s;
     b += s;
-    uint32_t id = tokens ? emit_token(self, a, b) : token_id(text + a, b - a);
-    if(kind == CH_LEX_WORD)
-      lexed_word(self, a, b, id);
-    else if(kind == CH_LEX_STRING && ls->rules->python)
-      fstring_fields(self, a, b);
+    uint32_t n = b - a, id = token_id(text + a, n);
+    uint8_t flags = tokens ? LT_TOKEN : 0;
+    const char *p = text + a;
+    if(kind == CH_LEX_WORD) {
+      if(mode == LEX_DATA ||
+         (mode == LEX_TRIGGERS && sorted_has(ls->triggers, ls->ntriggers, id)))
+        return false;
+      /* A word after a dot is a member's name, whatever it spells. */
+      if(!(n == 1 && *p == '_') &&
+         (after_dot || !sorted_has(ls->keywords, ls->nkeywords, id)))
+        flags |= LT_IDENT;
+    } else if(kind == CH_LEX_OTHER) {
+      /* JS: a keyword before `:` is an object's key (not `true`...). */
+      if(n == 1 && *p == ':' && last_word != UINT32_MAX && ls->ntriggers)
+        self->ltoks[last_word].flags |= LT_IDENT;
+      if(mode == LEX_DATA && !(n == 1 && strchr(",[]{}:-+.", *p))) return false;
+      /* `) {` and `) :` start a method's body or return type. */
+      if(mode == LEX_TRIGGERS &&
+         ((after_paren && n == 1 && (*p == '{' || *p == ':')) ||
+          sorted_has(ls->triggers, ls->ntriggers, id)))
+        return false;
+    }
+    after_paren = kind == CH_LEX_OTHER && n == 1 && *p == ')';
+    after_dot = kind == CH_LEX_OTHER && (n == 1 ? *p == '.' : !memcmp(p, "?.", 2));
+    last_word = kind == CH_LEX_WORD && !(flags & LT_IDENT) &&
+                        !(n == 1 && *p == '_') &&
+                        !sorted_has(ls->literals, ls->nliterals, id)
+                    ? self->nltoks
+                    : UINT32_MAX;
+    if(self->nltoks == self->ltoks_cap) {
+      self->ltoks_cap = self->ltoks_cap ? self->ltoks_cap * 2 : 256;
+      self->ltoks =
+          ch_realloc(self->ltoks, self->ltoks_cap * sizeof(*self->ltoks));
+    }
+    self->ltoks[self->nltoks++] = (lexed_tok){a, b, id, flags};
+    if(kind == CH_LEX_STRING) {
+      bool ok = true;
+      if(ls->rules->python)
+        ok = fstring_fields(self, a, b, mode);
+      else if(*p == '`')
+        ok = template_fields(self, a, b, mode);
+      if(!ok) return false;
+    }
   }
+  return true;
+}
+
+/* Emits what lex_collect gathered from `from` on, and forgets it. */
+static void lex_emit(ch_extractor *self, uint32_t from) {
+  for(uint32_t i = from; i < self->nltoks; i++) {
+    const lexed_tok *t = &self->ltoks[i];
+    if(t->flags & LT_TOKEN) emit_token_id(self, t->start, t->end, t->id);
+    if(!(t->flags & LT_IDENT)) continue;
+    uint32_t k = intern_hashed(self, self->text + t->start, t->end - t->start,
+                               t->id);
+    if(k != CH_NONE) {
+      self->st->entries[k].uses++;
+      if(self->cache)
+        APPEND(self->cur.occ, self->cur.nocc, self->cur.occ_cap, k);
+    }
+  }
+  self->nltoks = from;
+}
+
+/* The lexing of a node flagged SYM_LEXED, text[s..e): true when it was
+ * lexed (its tokens and identifiers emitted), false when the walk must
+ * visit it. Unconditional for Python; in languages with triggers, a node
+ * up to SEG_MAX bytes must hold none (and no node above it in the walk
+ * may have failed: each byte is lexed at most once on failure), a larger
+ * one must be data. The choice depends on the node's text and size only,
+ * so the walks of a full and of an incremental extraction agree. */
+static bool lex_node(ch_extractor *self, uint32_t s, uint32_t e, bool tokens,
+                     bool below_failure) {
+  const lang_state *ls = self->ls;
+  int mode = !ls->ntriggers ? LEX_ALL : e - s <= SEG_MAX ? LEX_TRIGGERS
+                                                         : LEX_DATA;
+  if(mode == LEX_TRIGGERS && below_failure) return false;
+  self->nltoks = 0;
+  bool ok = lex_collect(self, s, e, tokens, mode);
+  if(ok) lex_emit(self, 0);
+  self->nltoks = 0;
+  return ok;
 }
 
 /* Walks the subtree of `root`: tokens, identifiers, comments, wrappers.
@@ -2321,7 +2487,9 @@ static void walk(ch_extractor *self, TSNode root) {
   const query_info *qi = &self->ls->query;
   const uint8_t need_bytes = SYM_COMMENT | SYM_WRAP_SIG | SYM_WRAP_RANGE |
                              SYM_ATTR | SYM_STRING | SYM_LEXED;
-  const uint8_t no_kids = self->walk_all ? SYM_COMMENT : SYM_COMMENT | SYM_LEXED;
+  /* Depth of the lexed node whose lexing failed, below which no lexing is
+   * tried (UINT32_MAX: none). */
+  uint32_t failed_at = UINT32_MAX;
   uint32_t string_end = 0; /* leaves before this are inside a string token */
   TSTreeCursor *cur = &self->walker;
   uint32_t depth = 0; /* levels below root; self->wstack[i]: siblings left */
@@ -2332,12 +2500,21 @@ static void walk(ch_extractor *self, TSNode root) {
     TSSymbol sym = ts_node_symbol(node);
     uint8_t f = sym < nsym ? flags[sym] : 0;
     if(self->walk_all) f &= (uint8_t)~SYM_LEXED;
+    if(depth <= failed_at) failed_at = UINT32_MAX;
     if(qi->matcher && sym < qi->nsym &&
        qi->sym_first[sym] != qi->sym_first[sym + 1])
       m_try(self, node, sym, false);
-    uint32_t nkids = f & no_kids ? 0 : ts_node_child_count(node);
     uint32_t s = 0, e = 0;
-    if((f & need_bytes) || !nkids) {
+    bool lexed = false;
+    if(f & SYM_LEXED) {
+      s = ts_node_start_byte(node);
+      e = CH_MIN(ts_node_end_byte(node), self->len);
+      if(s > e) s = e;
+      lexed = lex_node(self, s, e, s >= string_end, failed_at != UINT32_MAX);
+      if(!lexed && failed_at == UINT32_MAX && e - s <= SEG_MAX) failed_at = depth;
+    }
+    uint32_t nkids = (f & SYM_COMMENT) || lexed ? 0 : ts_node_child_count(node);
+    if(((f & need_bytes) || !nkids) && !lexed) {
       s = ts_node_start_byte(node);
       e = ts_node_end_byte(node);
       if(e > self->len) e = self->len;
@@ -2346,8 +2523,8 @@ static void walk(ch_extractor *self, TSNode root) {
     bool kids = false;
     if(f & SYM_COMMENT) {
       if(e > s) add_comment(self, s, e, false);
-    } else if(f & SYM_LEXED) {
-      if(e > s) lex_node(self, s, e, s >= string_end);
+    } else if(lexed) {
+      /* its tokens and identifiers are in */
     } else {
       if(f & (SYM_WRAP_SIG | SYM_WRAP_RANGE))
         add_wrap(self, node, s, e, (f & SYM_WRAP_SIG) != 0);
@@ -2658,6 +2835,13 @@ static bool visit(ch_extractor *self, TSNode node, uint32_t parent,
       ts_node_child_count(node) > 0 &&
       (parent == CH_NONE ||
        (e - s > SEG_MAX && !(f & (SYM_STRING | SYM_COMMENT | SYM_NOSPLIT))));
+  /* A large lexed node that is data is lexed whole, as the walk does. */
+  if(shell && parent != CH_NONE && (f & SYM_LEXED) && !self->walk_all &&
+     self->ls->ntriggers) {
+    self->nltoks = 0;
+    shell = !lex_collect(self, s, e, false, LEX_DATA);
+    self->nltoks = 0;
+  }
   k = new_seg(self, key, chain, s, e, parent, shell);
   if(ts_node_has_error(node)) {
     self->cur.segs[k].has_error = true;

@@ -46,6 +46,57 @@ void ch_lexer_init(ch_lexer *self, const ch_language *lang, const char *text,
   self->hash_comments = lang && !strcmp(lang->name, "python");
   self->directives =
       lang && (!strcmp(lang->name, "c") || !strcmp(lang->name, "cpp"));
+  self->regex = lang && (!strcmp(lang->name, "javascript") ||
+                         !strcmp(lang->name, "typescript") ||
+                         !strcmp(lang->name, "tsx"));
+}
+
+/* Words after which `/` starts a regular expression, not a division. */
+static bool regex_after_word(const char *w, uint32_t n) {
+  static const char *const words[] = {
+      "return", "typeof", "case", "in",   "of",   "new",        "delete",
+      "void",   "throw",  "yield", "await", "else", "instanceof", "do"};
+  for(size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+    if(strlen(words[i]) == n && !memcmp(words[i], w, n)) return true;
+  return false;
+}
+
+/* Where an operand may start: after nothing, an operator or an opening
+ * bracket, or a keyword such as `return`. */
+static bool operand_expected(const ch_lexer *self) {
+  if(!self->have_prev) return true;
+  const char *p = self->text + self->prev_start;
+  uint32_t n = self->prev_end - self->prev_start;
+  switch(self->prev_kind) {
+  case CH_LEX_WORD: return regex_after_word(p, n);
+  case CH_LEX_OTHER:
+    return !(n == 1 && (*p == ')' || *p == ']' || *p == '}')) &&
+           !(n == 2 && (!memcmp(p, "++", 2) || !memcmp(p, "--", 2)));
+  default: return false;
+  }
+}
+
+/* The end of the regular expression that starts with the `/` at i, or 0
+ * when the line ends first (then it is a division after all). */
+static uint32_t regex_end(const ch_lexer *self, uint32_t i) {
+  const char *t = self->text;
+  bool in_class = false;
+  for(uint32_t j = i + 1; j < self->len; j++) {
+    char c = t[j];
+    if(c == '\n' || c == '\r') return 0;
+    if(c == '\\') {
+      j++;
+    } else if(c == '[') {
+      in_class = true;
+    } else if(c == ']') {
+      in_class = false;
+    } else if(c == '/' && !in_class) {
+      for(j++; j < self->len && is_word((unsigned char)t[j]); j++) {
+      }
+      return j;
+    }
+  }
+  return 0;
 }
 
 /* The end of the string that starts with the quote at i (after any
@@ -122,8 +173,9 @@ bool ch_lex_next(ch_lexer *self, uint32_t *start, uint32_t *end,
                        (t[j - 1] == 'e' || t[j - 1] == 'E'))))
       j++;
     k = CH_LEX_NUMBER;
-  } else if(is_word(c) || (c == '#' && self->directives && i + 1 < len &&
-                           is_word((unsigned char)t[i + 1]))) {
+  } else if(is_word(c) ||
+            (c == '#' && (self->directives || self->regex) && i + 1 < len &&
+             is_word((unsigned char)t[i + 1]))) {
     while(j < len && is_word((unsigned char)t[j]))
       j++;
     k = CH_LEX_WORD;
@@ -132,7 +184,11 @@ bool ch_lex_next(ch_lexer *self, uint32_t *start, uint32_t *end,
       j = string_end(self, j);
       k = CH_LEX_STRING;
     }
+  } else if(c == '/' && self->regex && operand_expected(self) &&
+            (j = regex_end(self, i)) != 0) {
+    k = CH_LEX_STRING;
   } else if(starts_operator(c)) {
+    j = i + 1;
     for(size_t o = 0; o < sizeof(operators) / sizeof(operators[0]); o++) {
       uint32_t n = operators[o].len;
       if(operators[o].text[0] == (char)c && n <= len - i &&
@@ -147,5 +203,9 @@ bool ch_lex_next(ch_lexer *self, uint32_t *start, uint32_t *end,
   *end = j;
   *kind = k;
   self->pos = j;
+  self->have_prev = true;
+  self->prev_start = i;
+  self->prev_end = j;
+  self->prev_kind = k;
   return true;
 }

@@ -2,9 +2,10 @@
  * chorus/lex.h: a plain lexer for source text, without a tree.
  *
  * It splits text into the tokens tree-sitter's leaves would be on ordinary
- * code: words (identifiers and keywords, and C's `#include`-style
- * directives), numbers, quoted strings (one token each, with a prefix such
- * as f"", r'', b"", u8"", and Python's triple quotes), the common
+ * code: words (identifiers and keywords, C's `#include`-style directives
+ * and JavaScript's #private names), numbers, quoted strings (one token each, with a prefix such
+ * as f"", r'', b"", u8"", and Python's triple quotes; in JavaScript and
+ * TypeScript a regular expression where an operand may start), the common
  * multi-byte operators, and single bytes; white space and comments (`#` in
  * Python, `//` and block comments elsewhere) are skipped.
  *
@@ -26,7 +27,7 @@
 typedef enum ch_lex_kind {
   CH_LEX_WORD,   /* an identifier, a keyword, or a directive (#include) */
   CH_LEX_NUMBER, /* starts with a digit */
-  CH_LEX_STRING, /* a quoted string, with its prefix */
+  CH_LEX_STRING, /* a quoted string with its prefix, or a JS regex */
   CH_LEX_OTHER,  /* an operator or a single byte */
 } ch_lex_kind;
 
@@ -35,7 +36,12 @@ typedef struct ch_lexer {
   uint32_t len, pos;
   bool hash_comments; /* `#` starts a comment (Python) */
   bool directives;    /* `#word` is one word (C, C++) */
+  bool regex;         /* `/` may start a regular expression (JS, TS) */
   bool inside;        /* the text ended inside a string or a comment */
+  /* The last token, for telling a regular expression from a division. */
+  uint32_t prev_start, prev_end;
+  bool have_prev;
+  ch_lex_kind prev_kind;
 } ch_lexer;
 
 /* Prepares to lex text[0..len) as `lang` (NULL: C-like comments). */

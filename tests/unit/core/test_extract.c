@@ -888,9 +888,13 @@ static void test_tokens(void **state) {
 }
 
 static void expect_same_record(const ch_record *a, const ch_record *b);
+static void expect_same_structure(const ch_record *a, const ch_record *b);
 
 /* Python statements and expressions are lexed, not walked: the records
- * are the same as when every node is visited, on the fixtures. */
+ * are the same as when every node is visited, on the fixtures. So are the
+ * definitions, imports and identifiers of JavaScript and TypeScript, whose
+ * expressions are lexed when their text allows (the lexer reads a regular
+ * expression as one token where the tree has its parts). */
 static void test_lexed_same_as_walked(void **state) {
   ch_extractor *lexed = *state;
   ch_extractor *walked = ch_extractor_new();
@@ -898,13 +902,18 @@ static void test_lexed_same_as_walked(void **state) {
   static const char *const files[] = {
       "sample.py", "../repos/python/main.py", "../repos/python/pkg/__init__.py",
       "../repos/python/pkg/a.py", "../repos/python/pkg/b.py",
-      "../repos/python/pkg/c.py"};
+      "../repos/python/pkg/c.py", "sample.js", "sample.ts", "sample.tsx",
+      "../repos/js/src/index.js", "../repos/js/src/app.ts",
+      "../repos/js/src/re.mjs", "../repos/js/src/types.ts"};
   uint32_t found = 0;
   for(size_t i = 0; i < CH_ARRAY_LEN(files); i++) {
     ch_record *a = extract_fixture(lexed, files[i]);
     ch_record *b = extract_fixture(walked, files[i]);
     found += a->ndefs + a->nimports + a->nidents;
-    expect_same_record(a, b);
+    if(strstr(files[i], ".py"))
+      expect_same_record(a, b);
+    else
+      expect_same_structure(a, b);
     ch_record_unref(a);
     ch_record_unref(b);
   }
@@ -944,6 +953,72 @@ static void test_lexed_identifiers(void **state) {
   assert_true(saw_fstring);
   assert_true(saw_triple);
   ch_record_unref(r);
+}
+
+/* JavaScript and TypeScript: expressions are lexed only when nothing in
+ * them may start a definition or an import; every one below is inside an
+ * expression of a lexed type, and is found. */
+static void test_lexed_javascript(void **state) {
+  ch_extractor *lexed = *state;
+  ch_extractor *walked = ch_extractor_new();
+  ch_extractor_walk_all(walked, true);
+  const char *js =
+      "register([{ handler: function named() {} }, { area() { return 1 } }]);\n"
+      "use({ onClick: () => go(), label: \"function class =>\" });\n"
+      "x.y = [require(\"./dep\"), import(\"./lazy\")];\n"
+      "wrap(class Inner { method() {} });\n"
+      "const re = [/\"/, /'/g]; obj.get(a, b).delete({ default: 1 });\n"
+      "class K { #secret = 1; peek() { return this.#secret + super.x; } }\n";
+  ch_record *a = extract_str(lexed, "javascript", js);
+  ch_record *b = extract_str(walked, "javascript", js);
+  expect_same_structure(a, b);
+  for(const char *const *n = (const char *const[]){"handler", "area",
+                                                   "onClick", "Inner",
+                                                   "method", NULL};
+      *n; n++)
+    assert_non_null(find_def(a, *n, -1));
+  assert_int_equal(a->nimports, 2);
+  static const char *const used[] = {"register", "go", "x", "y", "wrap",
+                                     "obj", "get", "delete", "default",
+                                     "#secret", NULL};
+  static const char *const unused[] = {"function", "class", "this", "super",
+                                       "return", NULL};
+  expect_idents(a, used, unused);
+  expect_token_texts(a, js);
+  ch_record_unref(a);
+  ch_record_unref(b);
+
+  /* TypeScript: a type with members inside an expression. */
+  const char *ts = "save(input as { field: string; run(): void });\n"
+                   "call<{ other: number }>(x);\n";
+  a = extract_str(lexed, "typescript", ts);
+  b = extract_str(walked, "typescript", ts);
+  expect_same_structure(a, b);
+  assert_non_null(find_def(a, "field", -1));
+  assert_non_null(find_def(a, "run", -1));
+  assert_non_null(find_def(a, "other", -1));
+  ch_record_unref(a);
+  ch_record_unref(b);
+
+  /* A large array of literals is lexed whole, tokens as the tree has
+   * them; an incremental extraction agrees (the differential tests). */
+  ch_buf big;
+  ch_buf_init(&big, (size_t)1 << 20);
+  assert_int_equal(ch_buf_append_str(&big, "export const table = [\n"), CH_OK);
+  for(int i = 0; i < 2000; i++)
+    assert_int_equal(ch_buf_appendf(&big, "  \"w%d function\", %d, -%d.5,\n",
+                                    i, i, i),
+                     CH_OK);
+  assert_int_equal(ch_buf_append_str(&big, "];\n"), CH_OK);
+  a = extract_text(lexed, "javascript", "big.js", big.data, (uint32_t)big.len);
+  b = extract_text(walked, "javascript", "big.js", big.data, (uint32_t)big.len);
+  expect_same_record(a, b);
+  assert_non_null(find_def(a, "table", -1));
+  assert_true(a->ntokens > 10000);
+  ch_record_unref(a);
+  ch_record_unref(b);
+  ch_buf_release(&big);
+  ch_extractor_free(walked);
 }
 
 static void test_docs(void **state) {
@@ -1113,19 +1188,14 @@ static void test_extractor_reuse(void **state) {
  * ----------------------------------------------------------- */
 
 /* Records compared by content (pool offsets may differ). */
-static void expect_same_record(const ch_record *a, const ch_record *b) {
+/* Everything but the token stream. */
+static void expect_same_structure(const ch_record *a, const ch_record *b) {
   assert_int_equal(a->size, b->size);
   assert_true(a->hash == b->hash);
   assert_int_equal(a->parse_errors, b->parse_errors);
   assert_int_equal(a->nlines, b->nlines);
   assert_memory_equal(a->line_starts, b->line_starts,
                       a->nlines * sizeof(uint32_t));
-  assert_int_equal(a->ntokens, b->ntokens);
-  if(a->ntokens) {
-    assert_memory_equal(a->tokens, b->tokens, a->ntokens * sizeof(uint32_t));
-    assert_memory_equal(a->token_starts, b->token_starts,
-                        a->ntokens * sizeof(uint32_t));
-  }
   assert_int_equal(a->nidents, b->nidents);
   for(uint32_t i = 0; i < a->nidents; i++)
     assert_string_equal(ch_record_str(a, a->idents[i]),
@@ -1157,6 +1227,16 @@ static void expect_same_record(const ch_record *a, const ch_record *b) {
     assert_int_equal(x->names == CH_NONE, y->names == CH_NONE);
     assert_int_equal(x->row, y->row);
     assert_int_equal(x->kind, y->kind);
+  }
+}
+
+static void expect_same_record(const ch_record *a, const ch_record *b) {
+  expect_same_structure(a, b);
+  assert_int_equal(a->ntokens, b->ntokens);
+  if(a->ntokens) {
+    assert_memory_equal(a->tokens, b->tokens, a->ntokens * sizeof(uint32_t));
+    assert_memory_equal(a->token_starts, b->token_starts,
+                        a->ntokens * sizeof(uint32_t));
   }
 }
 
@@ -1459,6 +1539,31 @@ static void test_incremental_nested(void **state) {
   ch_extractor_free(fresh);
 }
 
+/* A large array of literals is lexed whole (not split into segments) as
+ * long as it stays data; random edits turn it into code and back. */
+static void test_incremental_data(void **state) {
+  ch_extractor *ex = *state;
+  ch_extractor *fresh = ch_extractor_new();
+  rng_state = 0x9E3779B97F4A7C15u;
+  ch_buf big;
+  ch_buf_init(&big, (size_t)1 << 20);
+  assert_int_equal(ch_buf_append_str(&big, "f(1);\nconst data = [\n"), CH_OK);
+  for(int i = 0; i < 300; i++)
+    assert_int_equal(ch_buf_appendf(&big, "  [\"k%d\", %d, {\"n\": -%d}],\n",
+                                    i, i, i),
+                     CH_OK);
+  assert_int_equal(ch_buf_append_str(&big, "];\nfunction g() {}\n"), CH_OK);
+  size_t len;
+  char *text = ch_buf_detach(&big, &len);
+  assert_true(len > 4096);
+  doc d;
+  doc_init(&d, ch_syntax_by_name("javascript"), "data.js", text,
+           (uint32_t)len);
+  incremental_doc(ex, fresh, &d, 80);
+  doc_release(&d);
+  ch_extractor_free(fresh);
+}
+
 /* Edits chosen to move text between segments: a def split in two by a
  * blank line and a new header, merged back, a comment above a def changed,
  * an import added and removed; every step checked. */
@@ -1596,8 +1701,10 @@ int main(void) {
       cmocka_unit_test(test_extractor_reuse),
       cmocka_unit_test(test_lexed_same_as_walked),
       cmocka_unit_test(test_lexed_identifiers),
+      cmocka_unit_test(test_lexed_javascript),
       cmocka_unit_test(test_incremental),
       cmocka_unit_test(test_incremental_nested),
+      cmocka_unit_test(test_incremental_data),
       cmocka_unit_test(test_incremental_targeted),
       cmocka_unit_test(test_incremental_many_docs),
   };

@@ -77,6 +77,28 @@ static void test_strings(void **state) {
                              TOKENS("S:`a\n${b}`", "W:abc", "S:'d'")));
 }
 
+/* JavaScript: `/` starts a regular expression where an operand may
+ * start, and divides elsewhere. */
+static void test_regex(void **state) {
+  (void)state;
+  assert_false(expect_tokens(
+      "javascript", "x = /a\\/b[/\"]c/gi.test(s) / 2",
+      TOKENS("W:x", "O:=", "S:/a\\/b[/\"]c/gi", "O:.", "W:test", "O:(",
+             "W:s", "O:)", "O:/", "N:2")));
+  assert_false(expect_tokens("typescript", "a / b / (c) / d[0] / 2",
+                             TOKENS("W:a", "O:/", "W:b", "O:/", "O:(", "W:c",
+                                    "O:)", "O:/", "W:d", "O:[", "N:0", "O:]",
+                                    "O:/", "N:2")));
+  assert_false(expect_tokens("tsx", "return /'/.source; f(/x/)",
+                             TOKENS("W:return", "S:/'/", "O:.", "W:source",
+                                    "O:;", "W:f", "O:(", "S:/x/", "O:)")));
+  /* A `/` whose line ends first divides; Python has no regex literals. */
+  assert_false(expect_tokens("javascript", "= /a\nb/",
+                             TOKENS("O:=", "O:/", "W:a", "W:b", "O:/")));
+  assert_false(expect_tokens("python", "x = /a/", TOKENS("W:x", "O:=", "O:/",
+                                                        "W:a", "O:/")));
+}
+
 static void test_comments(void **state) {
   (void)state;
   /* C-like: line and block comments skipped; # starts a directive word. */
@@ -109,6 +131,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_words_numbers_operators),
       cmocka_unit_test(test_strings),
+      cmocka_unit_test(test_regex),
       cmocka_unit_test(test_comments),
       cmocka_unit_test(test_inside),
   };
