@@ -30,7 +30,8 @@
  *      function bound by `const` is a function). Predicates #eq?, #not-eq?,
  *      #match?, #not-match?, #any-of? and #not-any-of? are evaluated here
  *      (tree-sitter 0.20 does not); directives (#strip!, #select-adjacent!,
- *      #set!) are ignored.
+ *      #set!) are ignored. Statements and expressions that hold no
+ *      definition are lexed instead of walked (see walk below).
  *
  * Incremental extraction. When the caller keeps the tree (tree_out), the
  * extractor keeps what the extraction found for that document (by path;
@@ -541,6 +542,7 @@ typedef struct doc_cache {
 /* A token of a lexed node (lex_collect): emitted as a token, counted as
  * an identifier, or both. */
 enum { LT_TOKEN = 1, LT_IDENT = 2 };
+#define LTOKS_KEEP 4096 /* entries kept between lexed nodes */
 typedef struct lexed_tok {
   uint32_t start, end, id;
   uint8_t flags;
@@ -1837,8 +1839,8 @@ static bool is_word_name(const char *s) {
 
 /* Flags the nodes the walk lexes (lang_rules.lexed), unless a pattern
  * starts at one or it wraps, attributes or comments; and collects the
- * words that are not identifiers: the grammar's keywords (its anonymous
- * words) and the rules' own, less the soft ones. */
+ * words that are not identifiers (the grammar's keywords, its anonymous
+ * words, and the rules' own, less the soft ones) and the triggers. */
 static void mark_lexed(lang_state *self) {
   const lang_rules *r = self->rules;
   const query_info *qi = &self->query;
@@ -1877,9 +1879,11 @@ static void mark_lexed(lang_state *self) {
     ids[n++] = token_id(r->keywords[i], strlen(r->keywords[i]));
     nlit++;
   }
-  self->literals = ch_memdup(ids + n - nlit, (nlit ? nlit : 1) * sizeof(uint32_t));
-  qsort(self->literals, nlit, sizeof(uint32_t), cmp_u32_q);
-  self->nliterals = nlit;
+  if(nlit) {
+    self->literals = ch_memdup(ids + n - nlit, nlit * sizeof(uint32_t));
+    qsort(self->literals, nlit, sizeof(uint32_t), cmp_u32_q);
+    self->nliterals = nlit;
+  }
   qsort(ids, n, sizeof(uint32_t), cmp_u32_q);
   uint32_t m = 0;
   for(uint32_t i = 0; i < n; i++)
@@ -2268,6 +2272,10 @@ static void add_wrap(ch_extractor *self, TSNode node, uint32_t start,
   push_wrap(self, &w);
 }
 
+/* Nested lexed nodes whose lexing fails before no more is tried below
+ * them: each byte is lexed at most this many times in vain. */
+#define LEX_TRIES 2
+
 /* What a lexed node must be to be lexed (see "the walk"). */
 enum {
   LEX_ALL,      /* anything (Python's lexed nodes) */
@@ -2422,6 +2430,17 @@ static bool lex_collect(ch_extractor *self, uint32_t s, uint32_t e,
   return true;
 }
 
+/* Forgets what lex_collect gathered; a buffer grown by a large node (a
+ * data file's table) is given back rather than kept by the extractor. */
+static void lex_reset(ch_extractor *self) {
+  self->nltoks = 0;
+  if(self->ltoks_cap > LTOKS_KEEP) {
+    ch_free(self->ltoks);
+    self->ltoks = NULL;
+    self->ltoks_cap = 0;
+  }
+}
+
 /* Emits what lex_collect gathered from `from` on, and forgets it. */
 static void lex_emit(ch_extractor *self, uint32_t from) {
   for(uint32_t i = from; i < self->nltoks; i++) {
@@ -2442,9 +2461,9 @@ static void lex_emit(ch_extractor *self, uint32_t from) {
 /* The lexing of a node flagged SYM_LEXED, text[s..e): true when it was
  * lexed (its tokens and identifiers emitted), false when the walk must
  * visit it. Unconditional for Python; in languages with triggers, a node
- * up to SEG_MAX bytes must hold none (and no node above it in the walk
- * may have failed: each byte is lexed at most once on failure), a larger
- * one must be data. The choice depends on the node's text and size only,
+ * up to SEG_MAX bytes must hold none (and fewer than LEX_TRIES nodes above
+ * it in the walk may have failed: a byte is lexed in vain at most that many
+ * times), a larger one must be data. The choice depends on the node's text and size only,
  * so the walks of a full and of an incremental extraction agree. */
 static bool lex_node(ch_extractor *self, uint32_t s, uint32_t e, bool tokens,
                      bool below_failure) {
@@ -2455,22 +2474,24 @@ static bool lex_node(ch_extractor *self, uint32_t s, uint32_t e, bool tokens,
   self->nltoks = 0;
   bool ok = lex_collect(self, s, e, tokens, mode);
   if(ok) lex_emit(self, 0);
-  self->nltoks = 0;
+  lex_reset(self);
   return ok;
 }
 
 /* Walks the subtree of `root`: tokens, identifiers, comments, wrappers.
  *
  * Nodes flagged SYM_LEXED (statements and expressions that hold no
- * definition, import or doc comment: lang_rules.lexed) are not visited:
- * the plain lexer (chorus/lex.h) takes their tokens and identifiers from
- * the text, at a small part of the cost of the cursor's moves. The
- * definitions and imports are the same either way (the matcher explores
- * below a pattern's root with its own cursor); a token of such a node may
- * differ from tree-sitter's leaf where the lexer splits differently (an
- * f-string with nested quotes), and the same text always gives the same
- * tokens, in a full extraction as in an incremental one (lexed nodes are
- * never split into segments).
+ * definition, import or doc comment: lang_rules.lexed; in JavaScript and
+ * TypeScript only when their text holds no trigger, see lex_node) are not
+ * visited: the plain lexer (chorus/lex.h) takes their tokens and
+ * identifiers from the text, at a small part of the cost of the cursor's
+ * moves. The definitions and imports are the same either way (the matcher
+ * explores below a pattern's root with its own cursor); a token of such a
+ * node may differ from tree-sitter's leaf where the lexer splits
+ * differently (an f-string with nested quotes, a regular expression), and
+ * the same text always gives the same tokens, in a full extraction as in
+ * an incremental one (Python's lexed nodes are never split into segments;
+ * the others are split or lexed by size, the same way in both).
  *
  * The cursor's moves are most of the cost (tree-sitter 0.20's cursor
  * iterates hidden nodes inside each move), so the walk asks for no move
@@ -2487,9 +2508,10 @@ static void walk(ch_extractor *self, TSNode root) {
   const query_info *qi = &self->ls->query;
   const uint8_t need_bytes = SYM_COMMENT | SYM_WRAP_SIG | SYM_WRAP_RANGE |
                              SYM_ATTR | SYM_STRING | SYM_LEXED;
-  /* Depth of the lexed node whose lexing failed, below which no lexing is
-   * tried (UINT32_MAX: none). */
-  uint32_t failed_at = UINT32_MAX;
+  /* Depths of the lexed nodes above whose lexing failed: below LEX_TRIES
+   * of them, no lexing is tried. */
+  uint32_t failed_at[LEX_TRIES];
+  uint32_t nfailed = 0;
   uint32_t string_end = 0; /* leaves before this are inside a string token */
   TSTreeCursor *cur = &self->walker;
   uint32_t depth = 0; /* levels below root; self->wstack[i]: siblings left */
@@ -2500,7 +2522,8 @@ static void walk(ch_extractor *self, TSNode root) {
     TSSymbol sym = ts_node_symbol(node);
     uint8_t f = sym < nsym ? flags[sym] : 0;
     if(self->walk_all) f &= (uint8_t)~SYM_LEXED;
-    if(depth <= failed_at) failed_at = UINT32_MAX;
+    while(nfailed && depth <= failed_at[nfailed - 1])
+      nfailed--;
     if(qi->matcher && sym < qi->nsym &&
        qi->sym_first[sym] != qi->sym_first[sym + 1])
       m_try(self, node, sym, false);
@@ -2510,8 +2533,9 @@ static void walk(ch_extractor *self, TSNode root) {
       s = ts_node_start_byte(node);
       e = CH_MIN(ts_node_end_byte(node), self->len);
       if(s > e) s = e;
-      lexed = lex_node(self, s, e, s >= string_end, failed_at != UINT32_MAX);
-      if(!lexed && failed_at == UINT32_MAX && e - s <= SEG_MAX) failed_at = depth;
+      lexed = lex_node(self, s, e, s >= string_end, nfailed == LEX_TRIES);
+      if(!lexed && nfailed < LEX_TRIES && e - s <= SEG_MAX)
+        failed_at[nfailed++] = depth;
     }
     uint32_t nkids = (f & SYM_COMMENT) || lexed ? 0 : ts_node_child_count(node);
     if(((f & need_bytes) || !nkids) && !lexed) {
@@ -2840,7 +2864,7 @@ static bool visit(ch_extractor *self, TSNode node, uint32_t parent,
      self->ls->ntriggers) {
     self->nltoks = 0;
     shell = !lex_collect(self, s, e, false, LEX_DATA);
-    self->nltoks = 0;
+    lex_reset(self);
   }
   k = new_seg(self, key, chain, s, e, parent, shell);
   if(ts_node_has_error(node)) {
