@@ -211,7 +211,10 @@ static const char *const none[] = {NULL};
        "tuple_pattern", "list_pattern", "case_pattern", "with_clause")
 
 /* JavaScript and TypeScript expressions and statements that usually hold
- * no definition; lexed when their text says so (JS_TRIGGERS). */
+ * no definition; lexed when their text says so (JS_TRIGGERS). Patterns
+ * start at three of them, each needing a trigger: an import's call (its
+ * `require` or `import`), and an assignment or a pair whose value is a
+ * function. */
 #define JS_LEXED                                                               \
   LIST("expression_statement", "return_statement", "throw_statement",          \
        "arguments", "array", "object", "binary_expression",                    \
@@ -219,7 +222,7 @@ static const char *const none[] = {NULL};
        "template_string", "unary_expression", "ternary_expression",            \
        "new_expression", "augmented_assignment_expression",                    \
        "update_expression", "sequence_expression", "spread_element",           \
-       "await_expression")
+       "await_expression", "call_expression", "assignment_expression", "pair")
 #define JS_KEYWORDS LIST("true", "false", "null", "undefined", "this", "super")
 /* What may start a definition or an import inside an expression: a
  * function, class or arrow function (bound by a pair or an assignment), a
@@ -364,12 +367,12 @@ typedef struct lang_state {
   /* For lexed nodes: the lexer set up for the language, and the ids
    * (ch_token_id) of the words that are not identifiers, sorted. */
   ch_lexer lexer;
-  uint32_t *keywords;
-  uint32_t nkeywords;
-  uint32_t *literals; /* ids of lang_rules.keywords, sorted */
-  uint32_t nliterals;
-  uint32_t *triggers; /* ids of lang_rules.triggers, sorted; NULL: none */
-  uint32_t ntriggers;
+  /* Tokens the lexer treats apart, by id (ch_token_id): open addressing,
+   * wt_mask + 1 slots, a slot empty when its flags are 0 (W_...). */
+  uint32_t *wt_ids;
+  uint8_t *wt_flags;
+  uint32_t wt_mask;
+  bool lex_if; /* lang_rules.triggers: lexed nodes are conditional */
   TSFieldId f_body, f_declarator, f_name, f_type, f_value, f_definition,
       f_declaration, f_scope, f_path, f_list;
 } lang_state;
@@ -605,6 +608,7 @@ struct ch_extractor {
   bool walk_all; /* ch_extractor_walk_all: no node is lexed */
   lexed_tok *ltoks; /* lex_collect's tokens */
   uint32_t nltoks, ltoks_cap;
+  uint32_t fail_start, fail_end; /* the token a failed lex_collect met */
   /* The matcher's scratch: children of the nodes being matched, partial
    * matches, captures; matches of shells kept until the segments are
    * known (pattern, first capture, count). */
@@ -1823,11 +1827,6 @@ static void build_symbol_flags(lang_state *self) {
   }
 }
 
-static int cmp_u32_q(const void *pa, const void *pb) {
-  uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
-  return a < b ? -1 : a > b;
-}
-
 static bool is_word_name(const char *s) {
   if(!*s || (*s >= '0' && *s <= '9')) return false;
   for(; *s; s++)
@@ -1835,6 +1834,32 @@ static bool is_word_name(const char *s) {
          (*s >= '0' && *s <= '9') || *s == '_'))
       return false;
   return true;
+}
+
+enum {
+  W_KEYWORD = 1, /* not an identifier */
+  W_LITERAL = 2, /* not even as an object's key (true, this) */
+  W_TRIGGER = 4, /* see lang_rules.triggers */
+};
+
+static void word_add(lang_state *self, const char *w, uint8_t flags) {
+  uint32_t id = token_id(w, strlen(w));
+  uint32_t i = (id ^ (id >> 16)) & self->wt_mask;
+  while(self->wt_flags[i] && self->wt_ids[i] != id)
+    i = (i + 1) & self->wt_mask;
+  self->wt_ids[i] = id;
+  self->wt_flags[i] |= flags;
+}
+
+/* The W_ flags of the token whose id is `id`; 0 for most. */
+static inline uint8_t word_flags(const lang_state *self, uint32_t id) {
+  if(!self->wt_flags) return 0;
+  uint32_t i = (id ^ (id >> 16)) & self->wt_mask;
+  for(;;) {
+    uint8_t f = self->wt_flags[i];
+    if(!f || self->wt_ids[i] == id) return f;
+    i = (i + 1) & self->wt_mask;
+  }
 }
 
 /* Flags the nodes the walk lexes (lang_rules.lexed), unless a pattern
@@ -1855,7 +1880,11 @@ static void mark_lexed(lang_state *self) {
       continue;
     uint8_t f = self->sym_flags[sym];
     bool rooted = sym < qi->nsym && qi->sym_first[sym] != qi->sym_first[sym + 1];
-    if(rooted || (f & (SYM_COMMENT | SYM_WRAP_SIG | SYM_WRAP_RANGE | SYM_ATTR)))
+    /* A pattern may start at a node lexed under triggers: the rules list it
+     * only when each such pattern needs a trigger in the text (an import's
+     * `require`, a pair's function). */
+    if((rooted && !r->triggers) ||
+       (f & (SYM_COMMENT | SYM_WRAP_SIG | SYM_WRAP_RANGE | SYM_ATTR)))
       continue;
     /* Conditional ones are split like any node: the segments of an
      * incremental extraction decide by size as lex_node does. */
@@ -1864,42 +1893,25 @@ static void mark_lexed(lang_state *self) {
   }
   if(!any) return;
   ch_lexer_init(&self->lexer, self->lang, NULL, 0);
-  uint32_t cap = self->nsym + 16, n = 0;
-  uint32_t *ids = ch_malloc(cap * sizeof(uint32_t));
+  uint32_t slots = 256;
+  while(slots < self->nsym * 2)
+    slots *= 2;
+  self->wt_ids = ch_calloc(slots, sizeof(uint32_t));
+  self->wt_flags = ch_calloc(slots, 1);
+  self->wt_mask = slots - 1;
   for(uint32_t sym = 0; sym < self->nsym; sym++) {
     const char *name = ts_language_symbol_name(tl, (TSSymbol)sym);
     if(name &&
        ts_language_symbol_type(tl, (TSSymbol)sym) == TSSymbolTypeAnonymous &&
-       is_word_name(name) && !(r->soft_keywords && in_list(r->soft_keywords, name)))
-      ids[n++] = token_id(name, strlen(name));
+       is_word_name(name) &&
+       !(r->soft_keywords && in_list(r->soft_keywords, name)))
+      word_add(self, name, W_KEYWORD);
   }
-  uint32_t nlit = 0;
-  for(size_t i = 0; r->keywords && r->keywords[i]; i++) {
-    GROW(ids, n, cap);
-    ids[n++] = token_id(r->keywords[i], strlen(r->keywords[i]));
-    nlit++;
-  }
-  if(nlit) {
-    self->literals = ch_memdup(ids + n - nlit, nlit * sizeof(uint32_t));
-    qsort(self->literals, nlit, sizeof(uint32_t), cmp_u32_q);
-    self->nliterals = nlit;
-  }
-  qsort(ids, n, sizeof(uint32_t), cmp_u32_q);
-  uint32_t m = 0;
-  for(uint32_t i = 0; i < n; i++)
-    if(!m || ids[m - 1] != ids[i]) ids[m++] = ids[i];
-  self->keywords = ids;
-  self->nkeywords = m;
-  if(r->triggers) {
-    n = 0;
-    for(size_t i = 0; r->triggers[i]; i++)
-      n++;
-    self->triggers = ch_malloc(n * sizeof(uint32_t));
-    for(uint32_t i = 0; i < n; i++)
-      self->triggers[i] = token_id(r->triggers[i], strlen(r->triggers[i]));
-    qsort(self->triggers, n, sizeof(uint32_t), cmp_u32_q);
-    self->ntriggers = n;
-  }
+  for(size_t i = 0; r->keywords && r->keywords[i]; i++)
+    word_add(self, r->keywords[i], W_KEYWORD | W_LITERAL);
+  for(size_t i = 0; r->triggers && r->triggers[i]; i++)
+    word_add(self, r->triggers[i], W_TRIGGER);
+  self->lex_if = r->triggers != NULL;
 }
 
 static TSFieldId field_id(const TSLanguage *tl, const char *name) {
@@ -2272,10 +2284,6 @@ static void add_wrap(ch_extractor *self, TSNode node, uint32_t start,
   push_wrap(self, &w);
 }
 
-/* Nested lexed nodes whose lexing fails before no more is tried below
- * them: each byte is lexed at most this many times in vain. */
-#define LEX_TRIES 2
-
 /* What a lexed node must be to be lexed (see "the walk"). */
 enum {
   LEX_ALL,      /* anything (Python's lexed nodes) */
@@ -2286,17 +2294,6 @@ enum {
 static bool lex_collect(ch_extractor *self, uint32_t s, uint32_t e,
                         bool tokens, int mode);
 
-static bool sorted_has(const uint32_t *ids, uint32_t n, uint32_t id) {
-  uint32_t lo = 0, hi = n;
-  while(lo < hi) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    if(ids[mid] < id)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo < n && ids[lo] == id;
-}
 
 /* The fields of a Python f-string token text[a..b): each {expression} up
  * to its conversion (!r) or format spec (:>10), and the {fields} inside
@@ -2356,7 +2353,11 @@ static bool template_fields(ch_extractor *self, uint32_t a, uint32_t b,
     for(i = start; i < b && depth; i++) {
       if(t[i] == '{') depth++;
       else if(t[i] == '}') depth--;
-      else if(t[i] == '`' && mode != LEX_ALL) return false;
+      else if(t[i] == '`' && mode != LEX_ALL) {
+        self->fail_start = i;
+        self->fail_end = i + 1;
+        return false;
+      }
     }
     uint32_t end = depth ? b : i - 1;
     if(!lex_collect(self, start, end, false, mode)) return false;
@@ -2384,32 +2385,45 @@ static bool lex_collect(ch_extractor *self, uint32_t s, uint32_t e,
     a += s;
     b += s;
     uint32_t n = b - a, id = token_id(text + a, n);
-    uint8_t flags = tokens ? LT_TOKEN : 0;
+    uint8_t flags = tokens ? LT_TOKEN : 0, wf = word_flags(ls, id);
     const char *p = text + a;
     if(kind == CH_LEX_WORD) {
-      if(mode == LEX_DATA ||
-         (mode == LEX_TRIGGERS && sorted_has(ls->triggers, ls->ntriggers, id)))
+      if(mode == LEX_DATA || (mode == LEX_TRIGGERS && (wf & W_TRIGGER))) {
+        self->fail_start = a;
+        self->fail_end = b;
         return false;
+      }
       /* A word after a dot is a member's name, whatever it spells. */
       if(!(n == 1 && *p == '_') &&
-         (after_dot || !sorted_has(ls->keywords, ls->nkeywords, id)))
+         (after_dot || !(wf & W_KEYWORD)))
         flags |= LT_IDENT;
     } else if(kind == CH_LEX_OTHER) {
       /* JS: a keyword before `:` is an object's key (not `true`...). */
-      if(n == 1 && *p == ':' && last_word != UINT32_MAX && ls->ntriggers)
+      if(n == 1 && *p == ':' && last_word != UINT32_MAX && ls->lex_if)
         self->ltoks[last_word].flags |= LT_IDENT;
-      if(mode == LEX_DATA && !(n == 1 && strchr(",[]{}:-+.", *p))) return false;
-      /* `) {` and `) :` start a method's body or return type. */
+      if(mode == LEX_DATA && !(n == 1 && strchr(",[]{}:-+.", *p))) {
+        self->fail_start = a;
+        self->fail_end = b;
+        return false;
+      }
+      /* `) {` and `) :` start a method's body or return type; `<` a JSX
+       * element or type arguments, unless a space follows (a comparison). */
       if(mode == LEX_TRIGGERS &&
          ((after_paren && n == 1 && (*p == '{' || *p == ':')) ||
-          sorted_has(ls->triggers, ls->ntriggers, id)))
+          ((wf & W_TRIGGER) &&
+           !(n == 1 && *p == '<' && b < self->len &&
+             (text[b] == ' ' || text[b] == '\t' || text[b] == '\n')))))
+        {
+        self->fail_start = a;
+        self->fail_end = b;
         return false;
+      }
     }
     after_paren = kind == CH_LEX_OTHER && n == 1 && *p == ')';
     after_dot = kind == CH_LEX_OTHER && (n == 1 ? *p == '.' : !memcmp(p, "?.", 2));
     last_word = kind == CH_LEX_WORD && !(flags & LT_IDENT) &&
                         !(n == 1 && *p == '_') &&
-                        !sorted_has(ls->literals, ls->nliterals, id)
+                        !(wf & W_LITERAL)
                     ? self->nltoks
                     : UINT32_MAX;
     if(self->nltoks == self->ltoks_cap) {
@@ -2460,21 +2474,36 @@ static void lex_emit(ch_extractor *self, uint32_t from) {
 
 /* The lexing of a node flagged SYM_LEXED, text[s..e): true when it was
  * lexed (its tokens and identifiers emitted), false when the walk must
- * visit it. Unconditional for Python; in languages with triggers, a node
- * up to SEG_MAX bytes must hold none (and fewer than LEX_TRIES nodes above
- * it in the walk may have failed: a byte is lexed in vain at most that many
- * times), a larger one must be data. The choice depends on the node's text and size only,
- * so the walks of a full and of an incremental extraction agree. */
+ * visit it. Unconditional for Python. In languages with triggers, a node
+ * up to SEG_MAX bytes must hold none, a larger one must be data; the
+ * choice depends on the node's text and size only, so the walks of a full
+ * and of an incremental extraction agree. *seen is the walk's knowledge
+ * from a failed lexing before: the text from seen->from up to the trigger
+ * [seen->start, seen->end) holds none; a node in that stretch is lexed
+ * without looking again, one over the trigger fails at once, so no byte is
+ * lexed in vain twice. */
+typedef struct lex_seen {
+  uint32_t from, start, end; /* end == 0: nothing seen */
+} lex_seen;
+
 static bool lex_node(ch_extractor *self, uint32_t s, uint32_t e, bool tokens,
-                     bool below_failure) {
+                     lex_seen *seen) {
   const lang_state *ls = self->ls;
-  int mode = !ls->ntriggers ? LEX_ALL : e - s <= SEG_MAX ? LEX_TRIGGERS
-                                                         : LEX_DATA;
-  if(mode == LEX_TRIGGERS && below_failure) return false;
+  int mode = !ls->lex_if ? LEX_ALL : e - s <= SEG_MAX ? LEX_TRIGGERS
+                                                      : LEX_DATA;
+  if(mode == LEX_TRIGGERS && seen->end && s < seen->end) {
+    if(s < seen->from || e > seen->start) return false;
+    mode = LEX_ALL; /* known to hold no trigger */
+  }
   self->nltoks = 0;
   bool ok = lex_collect(self, s, e, tokens, mode);
   if(ok) lex_emit(self, 0);
   lex_reset(self);
+  if(!ok && mode == LEX_TRIGGERS) {
+    seen->from = s;
+    seen->start = self->fail_start;
+    seen->end = self->fail_end;
+  }
   return ok;
 }
 
@@ -2508,10 +2537,7 @@ static void walk(ch_extractor *self, TSNode root) {
   const query_info *qi = &self->ls->query;
   const uint8_t need_bytes = SYM_COMMENT | SYM_WRAP_SIG | SYM_WRAP_RANGE |
                              SYM_ATTR | SYM_STRING | SYM_LEXED;
-  /* Depths of the lexed nodes above whose lexing failed: below LEX_TRIES
-   * of them, no lexing is tried. */
-  uint32_t failed_at[LEX_TRIES];
-  uint32_t nfailed = 0;
+  lex_seen seen = {0, 0, 0};
   uint32_t string_end = 0; /* leaves before this are inside a string token */
   TSTreeCursor *cur = &self->walker;
   uint32_t depth = 0; /* levels below root; self->wstack[i]: siblings left */
@@ -2522,21 +2548,17 @@ static void walk(ch_extractor *self, TSNode root) {
     TSSymbol sym = ts_node_symbol(node);
     uint8_t f = sym < nsym ? flags[sym] : 0;
     if(self->walk_all) f &= (uint8_t)~SYM_LEXED;
-    while(nfailed && depth <= failed_at[nfailed - 1])
-      nfailed--;
-    if(qi->matcher && sym < qi->nsym &&
-       qi->sym_first[sym] != qi->sym_first[sym + 1])
-      m_try(self, node, sym, false);
     uint32_t s = 0, e = 0;
     bool lexed = false;
     if(f & SYM_LEXED) {
       s = ts_node_start_byte(node);
       e = CH_MIN(ts_node_end_byte(node), self->len);
       if(s > e) s = e;
-      lexed = lex_node(self, s, e, s >= string_end, nfailed == LEX_TRIES);
-      if(!lexed && nfailed < LEX_TRIES && e - s <= SEG_MAX)
-        failed_at[nfailed++] = depth;
+      lexed = lex_node(self, s, e, s >= string_end, &seen);
     }
+    if(!lexed && qi->matcher && sym < qi->nsym &&
+       qi->sym_first[sym] != qi->sym_first[sym + 1])
+      m_try(self, node, sym, false);
     uint32_t nkids = (f & SYM_COMMENT) || lexed ? 0 : ts_node_child_count(node);
     if(((f & need_bytes) || !nkids) && !lexed) {
       s = ts_node_start_byte(node);
@@ -2861,7 +2883,7 @@ static bool visit(ch_extractor *self, TSNode node, uint32_t parent,
        (e - s > SEG_MAX && !(f & (SYM_STRING | SYM_COMMENT | SYM_NOSPLIT))));
   /* A large lexed node that is data is lexed whole, as the walk does. */
   if(shell && parent != CH_NONE && (f & SYM_LEXED) && !self->walk_all &&
-     self->ls->ntriggers) {
+     self->ls->lex_if) {
     self->nltoks = 0;
     shell = !lex_collect(self, s, e, false, LEX_DATA);
     lex_reset(self);
