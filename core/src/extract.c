@@ -215,14 +215,26 @@ static const char *const none[] = {NULL};
  * start at three of them, each needing a trigger: an import's call (its
  * `require` or `import`), and an assignment or a pair whose value is a
  * function. */
-#define JS_LEXED                                                               \
-  LIST("expression_statement", "return_statement", "throw_statement",          \
+#define JS_LEXED_NAMES                                                         \
+  "expression_statement", "return_statement", "throw_statement",          \
        "arguments", "array", "object", "binary_expression",                    \
        "member_expression", "subscript_expression", "parenthesized_expression", \
        "template_string", "unary_expression", "ternary_expression",            \
        "new_expression", "augmented_assignment_expression",                    \
        "update_expression", "sequence_expression", "spread_element",           \
-       "await_expression", "call_expression", "assignment_expression", "pair")
+       "await_expression", "call_expression", "assignment_expression", "pair"
+#define JS_LEXED LIST(JS_LEXED_NAMES, JS_STATEMENTS)
+#define TS_LEXED LIST(JS_LEXED_NAMES)
+/* JavaScript statements too: with no trigger in a block, no definition is
+ * in it (its declarations are local). Not TypeScript's, whose local types
+ * can hold members (`let v: A | { m: T }`) without a trigger. */
+#define JS_STATEMENTS                                                          \
+  "statement_block", "if_statement", "else_clause", "for_statement",           \
+      "for_in_statement", "while_statement", "do_statement", "try_statement",  \
+      "catch_clause", "finally_clause", "switch_statement", "switch_body",     \
+      "switch_case", "switch_default", "labeled_statement"
+/* Grammar keywords that are names nearly everywhere ({ target }, set()). */
+#define JS_SOFT LIST("target", "meta", "set", "get", "from")
 #define JS_KEYWORDS LIST("true", "false", "null", "undefined", "this", "super")
 /* What may start a definition or an import inside an expression: a
  * function, class or arrow function (bound by a pair or an assignment), a
@@ -249,11 +261,11 @@ static const lang_rules rules_table[] = {
      true, false, PYTHON_LEXED, LIST("None", "True", "False"),
      LIST("print", "exec", "match", "case", "type"), NULL},
     {"javascript", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false,
-     JS_LEXED, JS_KEYWORDS, none, JS_TRIGGERS},
+     JS_LEXED, JS_KEYWORDS, JS_SOFT, JS_TRIGGERS},
     {"typescript", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false,
-     JS_LEXED, JS_KEYWORDS, none, TS_TRIGGERS},
+     TS_LEXED, JS_KEYWORDS, JS_SOFT, TS_TRIGGERS},
     {"tsx", JS_WRAPS, none, none, AUTO_PATH, UPPER_CONST, false, false,
-     JS_LEXED, JS_KEYWORDS, none, TS_TRIGGERS},
+     TS_LEXED, JS_KEYWORDS, JS_SOFT, TS_TRIGGERS},
     {"go", LIST("type_declaration", "var_declaration", "const_declaration"),
      none, none, AUTO_NONE, UPPER_NONE, false, false, NO_LEX},
     {"rust", none, none, LIST("attribute_item"), AUTO_NONE, UPPER_NONE, false,
@@ -2370,6 +2382,25 @@ static bool template_fields(ch_extractor *self, uint32_t a, uint32_t b,
  * not inside a string token) and identifiers (words that are not
  * keywords), the fields of f-strings and template strings included.
  * Returns false as soon as the text is not what `mode` asks for. */
+/* Control words whose parenthesized part a `{` may follow: `) {` after
+ * them is a block, after anything else a method's body. */
+static bool control_word(const char *w, uint32_t n) {
+  static const char *const words[] = {"if",    "for",  "while", "switch",
+                                       "catch", "with", "await"};
+  for(size_t i = 0; i < CH_ARRAY_LEN(words); i++)
+    if(strlen(words[i]) == n && !memcmp(words[i], w, n)) return true;
+  return false;
+}
+
+/* Records the token that made a lexing attempt fail; returns false. */
+static bool lex_fail(ch_extractor *self, uint32_t a, uint32_t b) {
+  self->fail_start = a;
+  self->fail_end = b;
+  return false;
+}
+
+#define PAREN_DEPTH 64
+
 static bool lex_collect(ch_extractor *self, uint32_t s, uint32_t e,
                         bool tokens, int mode) {
   const lang_state *ls = self->ls;
@@ -2379,53 +2410,74 @@ static bool lex_collect(ch_extractor *self, uint32_t s, uint32_t e,
   lx.len = e - s;
   uint32_t a, b;
   ch_lex_kind kind;
-  bool after_paren = false, after_dot = false;
+  bool after_dot = false;
+  /* The last token closed a parenthesized part not led by a control word
+   * (a method's parameters, maybe). */
+  bool after_params = false;
+  /* Open parentheses: whether a control word led each (beyond the depth:
+   * not, which keeps more nodes walked). */
+  bool led[PAREN_DEPTH];
+  uint32_t depth = 0;
+  bool prev_control = false;
   uint32_t last_word = UINT32_MAX; /* ltoks index of a keyword just before */
+  bool key_place = true; /* after `{` or `,`, where an object's key goes */
+  bool after_close = false; /* the last token was `)`: a `{` is a block */
   while(ch_lex_next(&lx, &a, &b, &kind)) {
     a += s;
     b += s;
     uint32_t n = b - a, id = token_id(text + a, n);
     uint8_t flags = tokens ? LT_TOKEN : 0, wf = word_flags(ls, id);
     const char *p = text + a;
+    bool control = false;
     if(kind == CH_LEX_WORD) {
-      if(mode == LEX_DATA || (mode == LEX_TRIGGERS && (wf & W_TRIGGER))) {
-        self->fail_start = a;
-        self->fail_end = b;
-        return false;
-      }
+      /* A member's name starts nothing (`x.type`, `a.import`). */
+      if(mode == LEX_DATA ||
+         (mode == LEX_TRIGGERS && (wf & W_TRIGGER) && !after_dot))
+        return lex_fail(self, a, b);
       /* A word after a dot is a member's name, whatever it spells. */
-      if(!(n == 1 && *p == '_') &&
-         (after_dot || !(wf & W_KEYWORD)))
+      if(!(n == 1 && *p == '_') && (after_dot || !(wf & W_KEYWORD)))
         flags |= LT_IDENT;
+      control = !after_dot && (wf & W_KEYWORD) && control_word(p, n);
     } else if(kind == CH_LEX_OTHER) {
-      /* JS: a keyword before `:` is an object's key (not `true`...). */
+      /* JS: a keyword between `{` or `,` and `:` is an object's key (not
+       * `true`, nor `default:` in a switch). */
       if(n == 1 && *p == ':' && last_word != UINT32_MAX && ls->lex_if)
         self->ltoks[last_word].flags |= LT_IDENT;
-      if(mode == LEX_DATA && !(n == 1 && strchr(",[]{}:-+.", *p))) {
-        self->fail_start = a;
-        self->fail_end = b;
-        return false;
-      }
-      /* `) {` and `) :` start a method's body or return type; `<` a JSX
-       * element or type arguments, unless a space follows (a comparison). */
+      if(mode == LEX_DATA && !(n == 1 && strchr(",[]{}:-+.", *p)))
+        return lex_fail(self, a, b);
+      /* `) {` and `) :` after a method's parameters start its body or
+       * return type; `<` a JSX element or type arguments, unless a space
+       * follows (a comparison). */
       if(mode == LEX_TRIGGERS &&
-         ((after_paren && n == 1 && (*p == '{' || *p == ':')) ||
+         ((after_params && n == 1 && (*p == '{' || *p == ':')) ||
           ((wf & W_TRIGGER) &&
            !(n == 1 && *p == '<' && b < self->len &&
              (text[b] == ' ' || text[b] == '\t' || text[b] == '\n')))))
-        {
-        self->fail_start = a;
-        self->fail_end = b;
-        return false;
-      }
+        return lex_fail(self, a, b);
     }
-    after_paren = kind == CH_LEX_OTHER && n == 1 && *p == ')';
+    bool open = kind == CH_LEX_OTHER && n == 1 && *p == '(';
+    bool close = kind == CH_LEX_OTHER && n == 1 && *p == ')';
+    after_params = false;
+    if(open) {
+      if(depth < PAREN_DEPTH) led[depth] = prev_control;
+      depth++;
+    } else if(close) {
+      bool was = depth && depth <= PAREN_DEPTH && led[depth - 1];
+      if(depth) depth--;
+      after_params = !was;
+    }
+    prev_control = control;
     after_dot = kind == CH_LEX_OTHER && (n == 1 ? *p == '.' : !memcmp(p, "?.", 2));
-    last_word = kind == CH_LEX_WORD && !(flags & LT_IDENT) &&
-                        !(n == 1 && *p == '_') &&
-                        !(wf & W_LITERAL)
+    /* A node's first word may be a switch label (`default:`), not a key. */
+    last_word = kind == CH_LEX_WORD && !(flags & LT_IDENT) && key_place &&
+                        !(n == 1 && *p == '_') && !(wf & W_LITERAL) &&
+                        !(a == s && ((n == 7 && !memcmp(p, "default", 7)) ||
+                                     (n == 4 && !memcmp(p, "case", 4))))
                     ? self->nltoks
                     : UINT32_MAX;
+    key_place = kind == CH_LEX_OTHER && n == 1 &&
+                ((*p == '{' && !after_close) || *p == ',');
+    after_close = close;
     if(self->nltoks == self->ltoks_cap) {
       self->ltoks_cap = self->ltoks_cap ? self->ltoks_cap * 2 : 256;
       self->ltoks =

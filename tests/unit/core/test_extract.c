@@ -968,21 +968,30 @@ static void test_lexed_javascript(void **state) {
       "x.y = [require(\"./dep\"), import(\"./lazy\")];\n"
       "wrap(class Inner { method() {} });\n"
       "const re = [/\"/, /'/g]; obj.get(a, b).delete({ default: 1 });\n"
-      "class K { #secret = 1; peek() { return this.#secret + super.x; } }\n";
+      "class K { #secret = 1; peek() { return this.#secret + super.x; } }\n"
+      "function outer(a) {\n"
+      "  if (a) { for (const k of a) { total += k; } }\n"
+      "  else { switch (a) { case 1: x(); break; default: y({ default: 2 }); } }\n"
+      "  while (a) { const local = { build() {} }; }\n"
+      "  try { z(); } catch (e) { const handle = () => 0; }\n"
+      "}\n";
   ch_record *a = extract_str(lexed, "javascript", js);
   ch_record *b = extract_str(walked, "javascript", js);
   expect_same_structure(a, b);
   for(const char *const *n = (const char *const[]){"handler", "area",
                                                    "onClick", "Inner",
-                                                   "method", NULL};
+                                                   "method", "outer",
+                                                   "build", "handle", NULL};
       *n; n++)
     assert_non_null(find_def(a, *n, -1));
   assert_int_equal(a->nimports, 2);
   static const char *const used[] = {"register", "go", "x", "y", "wrap",
                                      "obj", "get", "delete", "default",
-                                     "#secret", NULL};
+                                     "#secret", "total", "k", "z", "e",
+                                     NULL};
   static const char *const unused[] = {"function", "class", "this", "super",
-                                       "return", NULL};
+                                       "return", "switch", "case", "break",
+                                       "of", "while", "catch", NULL};
   expect_idents(a, used, unused);
   expect_token_texts(a, js);
   ch_record_unref(a);
