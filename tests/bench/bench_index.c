@@ -365,6 +365,7 @@ static double parse_only(corpus *c, bool count_lines, double *cpu_s) {
   TSParser **parsers = ch_calloc(nlangs, sizeof(*parsers));
   char *buf = NULL;
   size_t cap = 0, len = 0;
+  malloc_trim(0); /* as before every index run */
   double t0 = now_s(), cpu0 = self_cpu_s();
   for(size_t i = 0; i < c->nfiles; i++) {
     file_item *f = &c->files[i];
@@ -442,11 +443,10 @@ static ch_index *open_index(corpus *c, int workers, const char *cache_dir) {
 static index_run run_index(corpus *c, int workers, const char *cache_dir,
                            bool memory) {
   index_run r = {0};
-  double rss0 = 0;
-  if(memory) {
-    malloc_trim(0);
-    rss0 = rss_bytes();
-  }
+  /* Every timed run starts from a trimmed heap, parse-only's too: the
+   * memory runs need one, and the others must not start warmer. */
+  malloc_trim(0);
+  double rss0 = memory ? rss_bytes() : 0;
   double t0 = now_s(), cpu0 = self_cpu_s();
   ch_index *ix = open_index(c, workers, cache_dir);
   ch_index_wait_idle(ix);
