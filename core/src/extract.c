@@ -226,13 +226,17 @@ static const char *const none[] = {NULL};
 #define JS_LEXED LIST(JS_LEXED_NAMES, JS_STATEMENTS)
 #define TS_LEXED LIST(JS_LEXED_NAMES)
 /* JavaScript statements too: with no trigger in a block, no definition is
- * in it (its declarations are local). Not TypeScript's, whose local types
- * can hold members (`let v: A | { m: T }`) without a trigger. */
+ * in it (its declarations are local), and parameters and declarators
+ * (a program's variables come from the pattern at `program`, which looks
+ * below with its own cursor). Not TypeScript's, whose local types and
+ * parameter types can hold members (`let v: A | { m: T }`) with no
+ * trigger in sight. */
 #define JS_STATEMENTS                                                          \
   "statement_block", "if_statement", "else_clause", "for_statement",           \
       "for_in_statement", "while_statement", "do_statement", "try_statement",  \
       "catch_clause", "finally_clause", "switch_statement", "switch_body",     \
-      "switch_case", "switch_default", "labeled_statement"
+      "switch_case", "switch_default", "labeled_statement",                   \
+      "formal_parameters", "variable_declarator"
 /* Grammar keywords that are names nearly everywhere ({ target }, set()). */
 #define JS_SOFT LIST("target", "meta", "set", "get", "from")
 #define JS_KEYWORDS LIST("true", "false", "null", "undefined", "this", "super")
