@@ -625,6 +625,8 @@ struct ch_extractor {
   lexed_tok *ltoks; /* lex_collect's tokens */
   uint32_t nltoks, ltoks_cap;
   uint32_t fail_start, fail_end; /* the token a failed lex_collect met */
+  lexed_tok *seen_toks; /* what the last failed attempt gathered */
+  uint32_t nseen, seen_cap;
   /* The matcher's scratch: children of the nodes being matched, partial
    * matches, captures; matches of shells kept until the segments are
    * known (pattern, first capture, count). */
@@ -2078,6 +2080,7 @@ void ch_extractor_free(ch_extractor *self) {
   ch_buf_release(&self->scratch);
   segdata_release(&self->cur);
   ch_free(self->ltoks);
+  ch_free(self->seen_toks);
   ch_free(self->lines);
   ch_free(self->mdefs);
   ch_free(self->rimports);
@@ -2528,6 +2531,35 @@ static void lex_emit(ch_extractor *self, uint32_t from) {
   self->nltoks = from;
 }
 
+/* Emits the tokens a failed attempt gathered inside text[s..e) (see
+ * lex_node): those that start and end in it, the fields of a string with
+ * the string. */
+static void lex_emit_seen(ch_extractor *self, uint32_t s, uint32_t e,
+                          bool tokens) {
+  const lexed_tok *t = self->seen_toks;
+  uint32_t lo = 0, hi = self->nseen;
+  while(lo < hi) { /* first token starting at s or later */
+    uint32_t mid = lo + (hi - lo) / 2;
+    if(t[mid].start < s)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  for(uint32_t i = lo; i < self->nseen && t[i].start < e; i++) {
+    if(t[i].end > e) continue;
+    if((t[i].flags & LT_TOKEN) && tokens)
+      emit_token_id(self, t[i].start, t[i].end, t[i].id);
+    if(!(t[i].flags & LT_IDENT)) continue;
+    uint32_t k = intern_hashed(self, self->text + t[i].start,
+                               t[i].end - t[i].start, t[i].id);
+    if(k != CH_NONE) {
+      self->st->entries[k].uses++;
+      if(self->cache)
+        APPEND(self->cur.occ, self->cur.nocc, self->cur.occ_cap, k);
+    }
+  }
+}
+
 /* The lexing of a node flagged SYM_LEXED, text[s..e): true when it was
  * lexed (its tokens and identifiers emitted), false when the walk must
  * visit it. Unconditional for Python. In languages with triggers, a node
@@ -2535,9 +2567,9 @@ static void lex_emit(ch_extractor *self, uint32_t from) {
  * choice depends on the node's text and size only, so the walks of a full
  * and of an incremental extraction agree. *seen is the walk's knowledge
  * from a failed lexing before: the text from seen->from up to the trigger
- * [seen->start, seen->end) holds none; a node in that stretch is lexed
- * without looking again, one over the trigger fails at once, so no byte is
- * lexed in vain twice. */
+ * [seen->start, seen->end) holds none; a node in that stretch takes the
+ * tokens that attempt gathered, one over the trigger fails at once, so no
+ * byte is lexed twice. */
 typedef struct lex_seen {
   uint32_t from, start, end; /* end == 0: nothing seen */
 } lex_seen;
@@ -2549,17 +2581,28 @@ static bool lex_node(ch_extractor *self, uint32_t s, uint32_t e, bool tokens,
                                                       : LEX_DATA;
   if(mode == LEX_TRIGGERS && seen->end && s < seen->end) {
     if(s < seen->from || e > seen->start) return false;
-    mode = LEX_ALL; /* known to hold no trigger */
+    /* Inside the stretch found clean: its tokens are at hand. */
+    lex_emit_seen(self, s, e, tokens);
+    return true;
   }
   self->nltoks = 0;
   bool ok = lex_collect(self, s, e, tokens, mode);
-  if(ok) lex_emit(self, 0);
-  lex_reset(self);
-  if(!ok && mode == LEX_TRIGGERS) {
+  if(ok) {
+    lex_emit(self, 0);
+  } else if(mode == LEX_TRIGGERS) {
     seen->from = s;
     seen->start = self->fail_start;
     seen->end = self->fail_end;
+    /* Keep the tokens before the trigger for the nodes inside. */
+    lexed_tok *t = self->seen_toks;
+    uint32_t cap = self->seen_cap;
+    self->seen_toks = self->ltoks;
+    self->seen_cap = self->ltoks_cap;
+    self->nseen = self->nltoks;
+    self->ltoks = t;
+    self->ltoks_cap = cap;
   }
+  lex_reset(self);
   return ok;
 }
 
