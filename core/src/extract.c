@@ -199,16 +199,17 @@ static const char *const none[] = {NULL};
 #define PYTHON_LEXED                                                           \
   LIST("expression_statement", "return_statement", "assert_statement",         \
        "raise_statement", "delete_statement", "global_statement",              \
-       "nonlocal_statement", "print_statement", "exec_statement", "decorator",  \
+       "nonlocal_statement", "print_statement", "exec_statement", "decorator", \
        "parameters", "type", "argument_list", "attribute", "await",            \
-       "binary_operator", "boolean_operator", "call", "comparison_operator",    \
+       "binary_operator", "boolean_operator", "call", "comparison_operator",   \
        "concatenated_string", "conditional_expression", "dictionary",          \
-       "dictionary_comprehension", "dictionary_splat", "expression_list",       \
-       "generator_expression", "keyword_argument", "lambda", "list",            \
-       "list_comprehension", "list_splat", "named_expression", "not_operator",  \
-       "pair", "parenthesized_expression", "set", "set_comprehension", "slice", \
-       "subscript", "tuple", "unary_operator", "yield", "pattern_list",         \
-       "tuple_pattern", "list_pattern", "case_pattern", "with_clause")
+       "dictionary_comprehension", "dictionary_splat", "expression_list",      \
+       "generator_expression", "keyword_argument", "lambda", "list",           \
+       "list_comprehension", "list_splat", "named_expression", "not_operator", \
+       "pair", "parenthesized_expression", "set", "set_comprehension",         \
+       "slice", "subscript", "tuple", "unary_operator", "yield",               \
+       "pattern_list", "tuple_pattern", "list_pattern", "case_pattern",        \
+       "with_clause")
 
 /* JavaScript and TypeScript expressions and statements that usually hold
  * no definition; lexed when their text says so (JS_TRIGGERS). Patterns
@@ -216,13 +217,13 @@ static const char *const none[] = {NULL};
  * `require` or `import`), and an assignment or a pair whose value is a
  * function. */
 #define JS_LEXED_NAMES                                                         \
-  "expression_statement", "return_statement", "throw_statement",          \
-       "arguments", "array", "object", "binary_expression",                    \
-       "member_expression", "subscript_expression", "parenthesized_expression", \
-       "template_string", "unary_expression", "ternary_expression",            \
-       "new_expression", "augmented_assignment_expression",                    \
-       "update_expression", "sequence_expression", "spread_element",           \
-       "await_expression", "call_expression", "assignment_expression", "pair"
+  "expression_statement", "return_statement", "throw_statement", "arguments",  \
+      "array", "object", "binary_expression", "member_expression",             \
+      "subscript_expression", "parenthesized_expression", "template_string",   \
+      "unary_expression", "ternary_expression", "new_expression",              \
+      "augmented_assignment_expression", "update_expression",                  \
+      "sequence_expression", "spread_element", "await_expression",             \
+      "call_expression", "assignment_expression", "pair"
 #define JS_LEXED LIST(JS_LEXED_NAMES, JS_STATEMENTS)
 #define TS_LEXED LIST(JS_LEXED_NAMES)
 /* JavaScript statements too: with no trigger in a block, no definition is
@@ -235,7 +236,7 @@ static const char *const none[] = {NULL};
   "statement_block", "if_statement", "else_clause", "for_statement",           \
       "for_in_statement", "while_statement", "do_statement", "try_statement",  \
       "catch_clause", "finally_clause", "switch_statement", "switch_body",     \
-      "switch_case", "switch_default", "labeled_statement",                   \
+      "switch_case", "switch_default", "labeled_statement",                    \
       "formal_parameters", "variable_declarator"
 /* Grammar keywords that are names nearly everywhere ({ target }, set()). */
 #define JS_SOFT LIST("target", "meta", "set", "get", "from")
@@ -621,11 +622,11 @@ struct ch_extractor {
   TSTreeCursor walker;  /* for walk */
   TSTreeCursor mcursor; /* for the matcher */
   bool have_children_cursor;
-  bool walk_all; /* ch_extractor_walk_all: no node is lexed */
+  bool walk_all;    /* ch_extractor_walk_all: no node is lexed */
   lexed_tok *ltoks; /* lex_collect's tokens */
   uint32_t nltoks, ltoks_cap;
   uint32_t fail_start, fail_end; /* the token a failed lex_collect met */
-  lexed_tok *seen_toks; /* what the last failed attempt gathered */
+  lexed_tok *seen_toks;          /* what the last failed attempt gathered */
   uint32_t nseen, seen_cap;
   /* The matcher's scratch: children of the nodes being matched, partial
    * matches, captures; matches of shells kept until the segments are
@@ -1897,7 +1898,8 @@ static void mark_lexed(lang_state *self) {
        !in_list(r->lexed, name))
       continue;
     uint8_t f = self->sym_flags[sym];
-    bool rooted = sym < qi->nsym && qi->sym_first[sym] != qi->sym_first[sym + 1];
+    bool rooted =
+        sym < qi->nsym && qi->sym_first[sym] != qi->sym_first[sym + 1];
     /* A pattern may start at a node lexed under triggers: the rules list it
      * only when each such pattern needs a trigger in the text (an import's
      * `require`, a pair's function). */
@@ -1966,7 +1968,8 @@ static ch_status lang_compile(lang_state *self, const ch_language *lang) {
 
 /* self receives the shared state of language i (compiled on first use)
  * and a parser of its own. */
-static ch_status lang_load(lang_state *self, size_t i, const ch_language *lang) {
+static ch_status lang_load(lang_state *self, size_t i,
+                           const ch_language *lang) {
   pthread_mutex_lock(&shared_lock);
   if(!shared_langs) {
     size_t n = ch_syntax_count();
@@ -2236,8 +2239,8 @@ static uint32_t last_row(const ch_extractor *self, uint32_t start, uint32_t end,
  */
 
 /* Appends a token; returns its id. */
-static uint32_t emit_token_id(ch_extractor *self, uint32_t start,
-                              uint32_t end, uint32_t id) {
+static uint32_t emit_token_id(ch_extractor *self, uint32_t start, uint32_t end,
+                              uint32_t id) {
   segdata *d = &self->cur;
   if(d->ntokens >= d->tokens_cap) {
     d->tokens_cap = d->tokens_cap ? d->tokens_cap * 2 : 64;
@@ -2254,7 +2257,8 @@ static uint32_t emit_token_id(ch_extractor *self, uint32_t start,
 }
 
 static uint32_t emit_token(ch_extractor *self, uint32_t start, uint32_t end) {
-  return emit_token_id(self, start, end, token_id(self->text + start, end - start));
+  return emit_token_id(self, start, end,
+                       token_id(self->text + start, end - start));
 }
 
 static void add_comment(ch_extractor *self, uint32_t start, uint32_t end,
@@ -2310,9 +2314,8 @@ enum {
   LEX_DATA,     /* literals and punctuation only: no word at all */
 };
 
-static bool lex_collect(ch_extractor *self, uint32_t s, uint32_t e,
-                        bool tokens, int mode);
-
+static bool lex_collect(ch_extractor *self, uint32_t s, uint32_t e, bool tokens,
+                        int mode);
 
 /* The fields of a Python f-string token text[a..b): each {expression} up
  * to its conversion (!r) or format spec (:>10), and the {fields} inside
@@ -2336,8 +2339,10 @@ static bool fstring_fields(ch_extractor *self, uint32_t a, uint32_t b,
     int depth = 0;
     for(; i < b; i++) {
       char c = t[i];
-      if(c == '{' || c == '[' || c == '(') depth++;
-      else if((c == '}' || c == ']' || c == ')') && depth > 0) depth--;
+      if(c == '{' || c == '[' || c == '(')
+        depth++;
+      else if((c == '}' || c == ']' || c == ')') && depth > 0)
+        depth--;
       else if(depth == 0 && (c == '}' || c == ':' ||
                              (c == '!' && i + 1 < b && t[i + 1] != '=')))
         break;
@@ -2370,8 +2375,10 @@ static bool template_fields(ch_extractor *self, uint32_t a, uint32_t b,
     if(t[i] != '$' || t[i + 1] != '{') continue;
     uint32_t start = i + 2, depth = 1;
     for(i = start; i < b && depth; i++) {
-      if(t[i] == '{') depth++;
-      else if(t[i] == '}') depth--;
+      if(t[i] == '{')
+        depth++;
+      else if(t[i] == '}')
+        depth--;
       else if(t[i] == '`' && mode != LEX_ALL) {
         self->fail_start = i;
         self->fail_end = i + 1;
@@ -2393,7 +2400,7 @@ static bool template_fields(ch_extractor *self, uint32_t a, uint32_t b,
  * them is a block, after anything else a method's body. */
 static bool control_word(const char *w, uint32_t n) {
   static const char *const words[] = {"if",    "for",  "while", "switch",
-                                       "catch", "with", "await"};
+                                      "catch", "with", "await"};
   for(size_t i = 0; i < CH_ARRAY_LEN(words); i++)
     if(strlen(words[i]) == n && !memcmp(words[i], w, n)) return true;
   return false;
@@ -2408,8 +2415,8 @@ static bool lex_fail(ch_extractor *self, uint32_t a, uint32_t b) {
 
 #define PAREN_DEPTH 64
 
-static bool lex_collect(ch_extractor *self, uint32_t s, uint32_t e,
-                        bool tokens, int mode) {
+static bool lex_collect(ch_extractor *self, uint32_t s, uint32_t e, bool tokens,
+                        int mode) {
   const lang_state *ls = self->ls;
   const char *text = self->text;
   ch_lexer lx = ls->lexer;
@@ -2427,7 +2434,7 @@ static bool lex_collect(ch_extractor *self, uint32_t s, uint32_t e,
   uint32_t depth = 0;
   bool prev_control = false;
   uint32_t last_word = UINT32_MAX; /* ltoks index of a keyword just before */
-  bool key_place = true; /* after `{` or `,`, where an object's key goes */
+  bool key_place = true;    /* after `{` or `,`, where an object's key goes */
   bool after_close = false; /* the last token was `)`: a `{` is a block */
   while(ch_lex_next(&lx, &a, &b, &kind)) {
     a += s;
@@ -2474,7 +2481,8 @@ static bool lex_collect(ch_extractor *self, uint32_t s, uint32_t e,
       after_params = !was;
     }
     prev_control = control;
-    after_dot = kind == CH_LEX_OTHER && (n == 1 ? *p == '.' : !memcmp(p, "?.", 2));
+    after_dot =
+        kind == CH_LEX_OTHER && (n == 1 ? *p == '.' : !memcmp(p, "?.", 2));
     /* A node's first word may be a switch label (`default:`), not a key. */
     last_word = kind == CH_LEX_WORD && !(flags & LT_IDENT) && key_place &&
                         !(n == 1 && *p == '_') && !(wf & W_LITERAL) &&
@@ -2520,8 +2528,8 @@ static void lex_emit(ch_extractor *self, uint32_t from) {
     const lexed_tok *t = &self->ltoks[i];
     if(t->flags & LT_TOKEN) emit_token_id(self, t->start, t->end, t->id);
     if(!(t->flags & LT_IDENT)) continue;
-    uint32_t k = intern_hashed(self, self->text + t->start, t->end - t->start,
-                               t->id);
+    uint32_t k =
+        intern_hashed(self, self->text + t->start, t->end - t->start, t->id);
     if(k != CH_NONE) {
       self->st->entries[k].uses++;
       if(self->cache)
@@ -2577,8 +2585,7 @@ typedef struct lex_seen {
 static bool lex_node(ch_extractor *self, uint32_t s, uint32_t e, bool tokens,
                      lex_seen *seen) {
   const lang_state *ls = self->ls;
-  int mode = !ls->lex_if ? LEX_ALL : e - s <= SEG_MAX ? LEX_TRIGGERS
-                                                      : LEX_DATA;
+  int mode = !ls->lex_if ? LEX_ALL : e - s <= SEG_MAX ? LEX_TRIGGERS : LEX_DATA;
   if(mode == LEX_TRIGGERS && seen->end && s < seen->end) {
     if(s < seen->from || e > seen->start) return false;
     /* Inside the stretch found clean: its tokens are at hand. */

@@ -27,15 +27,8 @@ static inline bool is_space(unsigned char c) {
 }
 
 /* Bytes that start some operator. */
-static bool starts_operator(unsigned char c) {
-  switch(c) {
-  case '<': case '>': case '.': case '=': case '!': case '*': case '/':
-  case '-': case '&': case '|': case '+': case '%': case '^': case ':':
-  case '?':
-    return true;
-  default:
-    return false;
-  }
+static inline bool starts_operator(unsigned char c) {
+  return c && memchr("<>.=!*/-&|+%^:?", c, 15) != NULL;
 }
 
 void ch_lexer_init(ch_lexer *self, const ch_language *lang, const char *text,
@@ -46,15 +39,15 @@ void ch_lexer_init(ch_lexer *self, const ch_language *lang, const char *text,
   self->hash_comments = lang && !strcmp(lang->name, "python");
   self->directives =
       lang && (!strcmp(lang->name, "c") || !strcmp(lang->name, "cpp"));
-  self->regex = lang && (!strcmp(lang->name, "javascript") ||
-                         !strcmp(lang->name, "typescript") ||
-                         !strcmp(lang->name, "tsx"));
+  self->regex =
+      lang && (!strcmp(lang->name, "javascript") ||
+               !strcmp(lang->name, "typescript") || !strcmp(lang->name, "tsx"));
 }
 
 /* Words after which `/` starts a regular expression, not a division. */
 static bool regex_after_word(const char *w, uint32_t n) {
   static const char *const words[] = {
-      "return", "typeof", "case", "in",   "of",   "new",        "delete",
+      "return", "typeof", "case",  "in",    "of",   "new",        "delete",
       "void",   "throw",  "yield", "await", "else", "instanceof", "do"};
   for(size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
     if(strlen(words[i]) == n && !memcmp(words[i], w, n)) return true;
@@ -108,8 +101,8 @@ static uint32_t string_end(ch_lexer *self, uint32_t i) {
   uint32_t j;
   if(q != '`' && i + 2 < len && t[i + 1] == q && t[i + 2] == q) {
     /* Triple quotes: to the closing three. */
-    for(j = i + 3; j + 2 < len && !(t[j] == q && t[j + 1] == q && t[j + 2] == q);
-        j++)
+    for(j = i + 3;
+        j + 2 < len && !(t[j] == q && t[j + 1] == q && t[j + 2] == q); j++)
       if(t[j] == '\\') j++;
     if(j + 2 >= len) {
       self->inside = true;
@@ -173,9 +166,8 @@ bool ch_lex_next(ch_lexer *self, uint32_t *start, uint32_t *end,
                        (t[j - 1] == 'e' || t[j - 1] == 'E'))))
       j++;
     k = CH_LEX_NUMBER;
-  } else if(is_word(c) ||
-            (c == '#' && (self->directives || self->regex) && i + 1 < len &&
-             is_word((unsigned char)t[i + 1]))) {
+  } else if(is_word(c) || (c == '#' && (self->directives || self->regex) &&
+                           i + 1 < len && is_word((unsigned char)t[i + 1]))) {
     while(j < len && is_word((unsigned char)t[j]))
       j++;
     k = CH_LEX_WORD;

@@ -3,11 +3,11 @@
  *
  * It splits text into the tokens tree-sitter's leaves would be on ordinary
  * code: words (identifiers and keywords, C's `#include`-style directives
- * and JavaScript's #private names), numbers, quoted strings (one token each, with a prefix such
- * as f"", r'', b"", u8"", and Python's triple quotes; in JavaScript and
- * TypeScript a regular expression where an operand may start), the common
- * multi-byte operators, and single bytes; white space and comments (`#` in
- * Python, `//` and block comments elsewhere) are skipped.
+ * and JavaScript's #private names), numbers, quoted strings (one token each,
+ * with a prefix such as f"", r'', b"", u8"", and Python's triple quotes; in
+ * JavaScript and TypeScript a regular expression where an operand may start),
+ * the common multi-byte operators, and single bytes; white space and comments
+ * (`#` in Python, `//` and block comments elsewhere) are skipped.
  *
  * Two users: the builtin model lexes the text typed since a document's
  * record was built, and the extraction lexes the expressions it does not

@@ -304,8 +304,8 @@ static void check_record(const ch_record *r) {
 static void expect_token_texts(const ch_record *r, const char *text) {
   for(uint32_t i = 0; i < r->ntokens; i++) {
     uint32_t s = r->token_starts[i];
-    uint32_t limit = i + 1 < r->ntokens ? r->token_starts[i + 1]
-                                        : (uint32_t)r->size;
+    uint32_t limit =
+        i + 1 < r->ntokens ? r->token_starts[i + 1] : (uint32_t)r->size;
     bool found = false;
     for(uint32_t e = s + 1; e <= limit && !found; e++)
       found = ch_token_id(text + s, e - s) == r->tokens[i];
@@ -899,12 +899,19 @@ static void test_lexed_same_as_walked(void **state) {
   ch_extractor *lexed = *state;
   ch_extractor *walked = ch_extractor_new();
   ch_extractor_walk_all(walked, true);
-  static const char *const files[] = {
-      "sample.py", "../repos/python/main.py", "../repos/python/pkg/__init__.py",
-      "../repos/python/pkg/a.py", "../repos/python/pkg/b.py",
-      "../repos/python/pkg/c.py", "sample.js", "sample.ts", "sample.tsx",
-      "../repos/js/src/index.js", "../repos/js/src/app.ts",
-      "../repos/js/src/re.mjs", "../repos/js/src/types.ts"};
+  static const char *const files[] = {"sample.py",
+                                      "../repos/python/main.py",
+                                      "../repos/python/pkg/__init__.py",
+                                      "../repos/python/pkg/a.py",
+                                      "../repos/python/pkg/b.py",
+                                      "../repos/python/pkg/c.py",
+                                      "sample.js",
+                                      "sample.ts",
+                                      "sample.tsx",
+                                      "../repos/js/src/index.js",
+                                      "../repos/js/src/app.ts",
+                                      "../repos/js/src/re.mjs",
+                                      "../repos/js/src/types.ts"};
   uint32_t found = 0;
   for(size_t i = 0; i < CH_ARRAY_LEN(files); i++) {
     ch_record *a = extract_fixture(lexed, files[i]);
@@ -934,11 +941,11 @@ static void test_lexed_identifiers(void **state) {
       "    raise Err(\"\"\"doc \\\"\"\" inner\"\"\")\n";
   ch_record *r = extract_str(ex, "python", src);
   static const char *const used[] = {
-      "foo", "bar", "baz", "q", "rest", "print", "match", "type", "a", "b",
-      "width", "c", "z", "cond", "Err", NULL};
-  static const char *const unused[] = {"lambda", "not", "None", "r", "braces",
-                                       "k", "not_an_ident", "True", "is",
-                                       "msg", "word", "doc", "inner", NULL};
+      "foo", "bar", "baz",   "q", "rest", "print", "match", "type",
+      "a",   "b",   "width", "c", "z",    "cond",  "Err",   NULL};
+  static const char *const unused[] = {
+      "lambda", "not", "None", "r",    "braces", "k",     "not_an_ident",
+      "True",   "is",  "msg",  "word", "doc",    "inner", NULL};
   expect_idents(r, used, unused);
   expect_token_texts(r, src);
   /* Tokens: the call's, strings whole. */
@@ -947,8 +954,9 @@ static void test_lexed_identifiers(void **state) {
     const char *t = src + r->token_starts[i];
     saw_fstring |= !strncmp(t, "f\"{a.b!r", 8) &&
                    r->tokens[i] == ch_token_id(t, strchr(t + 2, '"') + 1 - t);
-    saw_triple |= !strncmp(t, "\"\"\"doc", 6) &&
-                  r->tokens[i] == ch_token_id(t, strstr(t + 3, "inner\"\"\"") + 8 - t);
+    saw_triple |=
+        !strncmp(t, "\"\"\"doc", 6) &&
+        r->tokens[i] == ch_token_id(t, strstr(t + 3, "inner\"\"\"") + 8 - t);
   }
   assert_true(saw_fstring);
   assert_true(saw_triple);
@@ -971,27 +979,26 @@ static void test_lexed_javascript(void **state) {
       "class K { #secret = 1; peek() { return this.#secret + super.x; } }\n"
       "function outer(a) {\n"
       "  if (a) { for (const k of a) { total += k; } }\n"
-      "  else { switch (a) { case 1: x(); break; default: y({ default: 2 }); } }\n"
+      "  else { switch (a) { case 1: x(); break; default: y({ default: 2 }); } "
+      "}\n"
       "  while (a) { const local = { build() {} }; }\n"
       "  try { z(); } catch (e) { const handle = () => 0; }\n"
       "}\n";
   ch_record *a = extract_str(lexed, "javascript", js);
   ch_record *b = extract_str(walked, "javascript", js);
   expect_same_structure(a, b);
-  for(const char *const *n = (const char *const[]){"handler", "area",
-                                                   "onClick", "Inner",
-                                                   "method", "outer",
-                                                   "build", "handle", NULL};
+  for(const char *const *n =
+          (const char *const[]){"handler", "area", "onClick", "Inner", "method",
+                                "outer", "build", "handle", NULL};
       *n; n++)
     assert_non_null(find_def(a, *n, -1));
   assert_int_equal(a->nimports, 2);
-  static const char *const used[] = {"register", "go", "x", "y", "wrap",
-                                     "obj", "get", "delete", "default",
-                                     "#secret", "total", "k", "z", "e",
-                                     NULL};
-  static const char *const unused[] = {"function", "class", "this", "super",
-                                       "return", "switch", "case", "break",
-                                       "of", "while", "catch", NULL};
+  static const char *const used[] = {
+      "register", "go",      "x",     "y", "wrap", "obj", "get", "delete",
+      "default",  "#secret", "total", "k", "z",    "e",   NULL};
+  static const char *const unused[] = {"function", "class",  "this",  "super",
+                                       "return",   "switch", "case",  "break",
+                                       "of",       "while",  "catch", NULL};
   expect_idents(a, used, unused);
   expect_token_texts(a, js);
   ch_record_unref(a);
@@ -1015,9 +1022,9 @@ static void test_lexed_javascript(void **state) {
   ch_buf_init(&big, (size_t)1 << 20);
   assert_int_equal(ch_buf_append_str(&big, "export const table = [\n"), CH_OK);
   for(int i = 0; i < 2000; i++)
-    assert_int_equal(ch_buf_appendf(&big, "  \"w%d function\", %d, -%d.5,\n",
-                                    i, i, i),
-                     CH_OK);
+    assert_int_equal(
+        ch_buf_appendf(&big, "  \"w%d function\", %d, -%d.5,\n", i, i, i),
+        CH_OK);
   assert_int_equal(ch_buf_append_str(&big, "];\n"), CH_OK);
   a = extract_text(lexed, "javascript", "big.js", big.data, (uint32_t)big.len);
   b = extract_text(walked, "javascript", "big.js", big.data, (uint32_t)big.len);
@@ -1558,16 +1565,15 @@ static void test_incremental_data(void **state) {
   ch_buf_init(&big, (size_t)1 << 20);
   assert_int_equal(ch_buf_append_str(&big, "f(1);\nconst data = [\n"), CH_OK);
   for(int i = 0; i < 300; i++)
-    assert_int_equal(ch_buf_appendf(&big, "  [\"k%d\", %d, {\"n\": -%d}],\n",
-                                    i, i, i),
-                     CH_OK);
+    assert_int_equal(
+        ch_buf_appendf(&big, "  [\"k%d\", %d, {\"n\": -%d}],\n", i, i, i),
+        CH_OK);
   assert_int_equal(ch_buf_append_str(&big, "];\nfunction g() {}\n"), CH_OK);
   size_t len;
   char *text = ch_buf_detach(&big, &len);
   assert_true(len > 4096);
   doc d;
-  doc_init(&d, ch_syntax_by_name("javascript"), "data.js", text,
-           (uint32_t)len);
+  doc_init(&d, ch_syntax_by_name("javascript"), "data.js", text, (uint32_t)len);
   incremental_doc(ex, fresh, &d, 80);
   doc_release(&d);
   ch_extractor_free(fresh);
