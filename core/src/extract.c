@@ -381,8 +381,7 @@ typedef struct lang_state {
   query_info query;
   uint8_t *sym_flags;
   uint32_t nsym;
-  /* For lexed nodes: the lexer set up for the language, and the ids
-   * (ch_token_id) of the words that are not identifiers, sorted. */
+  /* For lexed nodes: the lexer set up for the language. */
   ch_lexer lexer;
   /* Tokens the lexer treats apart, by id (ch_token_id): open addressing,
    * wt_mask + 1 slots, a slot empty when its flags are 0 (W_...). */
@@ -2261,6 +2260,16 @@ static uint32_t emit_token(ch_extractor *self, uint32_t start, uint32_t end) {
                        token_id(self->text + start, end - start));
 }
 
+/* Counts a use of the identifier text[start..end), whose token_id is id
+ * (and notes where, for the segments of a cached document). */
+static void use_ident(ch_extractor *self, uint32_t start, uint32_t end,
+                      uint32_t id) {
+  uint32_t i = intern_hashed(self, self->text + start, end - start, id);
+  if(i == CH_NONE) return;
+  self->st->entries[i].uses++;
+  if(self->cache) APPEND(self->cur.occ, self->cur.nocc, self->cur.occ_cap, i);
+}
+
 static void add_comment(ch_extractor *self, uint32_t start, uint32_t end,
                         bool attr) {
   segdata *d = &self->cur;
@@ -2316,6 +2325,13 @@ enum {
 
 static bool lex_collect(ch_extractor *self, uint32_t s, uint32_t e, bool tokens,
                         int mode);
+
+/* Records the token that made a lexing attempt fail; returns false. */
+static bool lex_fail(ch_extractor *self, uint32_t a, uint32_t b) {
+  self->fail_start = a;
+  self->fail_end = b;
+  return false;
+}
 
 /* The fields of a Python f-string token text[a..b): each {expression} up
  * to its conversion (!r) or format spec (:>10), and the {fields} inside
@@ -2379,11 +2395,8 @@ static bool template_fields(ch_extractor *self, uint32_t a, uint32_t b,
         depth++;
       else if(t[i] == '}')
         depth--;
-      else if(t[i] == '`' && mode != LEX_ALL) {
-        self->fail_start = i;
-        self->fail_end = i + 1;
-        return false;
-      }
+      else if(t[i] == '`' && mode != LEX_ALL)
+        return lex_fail(self, i, i + 1);
     }
     uint32_t end = depth ? b : i - 1;
     if(!lex_collect(self, start, end, false, mode)) return false;
@@ -2392,10 +2405,6 @@ static bool template_fields(ch_extractor *self, uint32_t a, uint32_t b,
   return true;
 }
 
-/* Lexes text[s..e) into self->ltoks: tokens (when `tokens`: the node is
- * not inside a string token) and identifiers (words that are not
- * keywords), the fields of f-strings and template strings included.
- * Returns false as soon as the text is not what `mode` asks for. */
 /* Control words whose parenthesized part a `{` may follow: `) {` after
  * them is a block, after anything else a method's body. */
 static bool control_word(const char *w, uint32_t n) {
@@ -2406,15 +2415,12 @@ static bool control_word(const char *w, uint32_t n) {
   return false;
 }
 
-/* Records the token that made a lexing attempt fail; returns false. */
-static bool lex_fail(ch_extractor *self, uint32_t a, uint32_t b) {
-  self->fail_start = a;
-  self->fail_end = b;
-  return false;
-}
-
 #define PAREN_DEPTH 64
 
+/* Lexes text[s..e) into self->ltoks: tokens (when `tokens`: the node is
+ * not inside a string token) and identifiers (words that are not
+ * keywords), the fields of f-strings and template strings included.
+ * Returns false as soon as the text is not what `mode` asks for. */
 static bool lex_collect(ch_extractor *self, uint32_t s, uint32_t e, bool tokens,
                         int mode) {
   const lang_state *ls = self->ls;
@@ -2522,21 +2528,12 @@ static void lex_reset(ch_extractor *self) {
   }
 }
 
-/* Emits what lex_collect gathered from `from` on, and forgets it. */
-static void lex_emit(ch_extractor *self, uint32_t from) {
-  for(uint32_t i = from; i < self->nltoks; i++) {
-    const lexed_tok *t = &self->ltoks[i];
-    if(t->flags & LT_TOKEN) emit_token_id(self, t->start, t->end, t->id);
-    if(!(t->flags & LT_IDENT)) continue;
-    uint32_t k =
-        intern_hashed(self, self->text + t->start, t->end - t->start, t->id);
-    if(k != CH_NONE) {
-      self->st->entries[k].uses++;
-      if(self->cache)
-        APPEND(self->cur.occ, self->cur.nocc, self->cur.occ_cap, k);
-    }
-  }
-  self->nltoks = from;
+/* Emits one gathered token: as a token unless `tokens` is false, as an
+ * identifier used, as its flags say. */
+static void emit_lexed(ch_extractor *self, const lexed_tok *t, bool tokens) {
+  if((t->flags & LT_TOKEN) && tokens)
+    emit_token_id(self, t->start, t->end, t->id);
+  if(t->flags & LT_IDENT) use_ident(self, t->start, t->end, t->id);
 }
 
 /* Emits the tokens a failed attempt gathered inside text[s..e) (see
@@ -2553,19 +2550,8 @@ static void lex_emit_seen(ch_extractor *self, uint32_t s, uint32_t e,
     else
       hi = mid;
   }
-  for(uint32_t i = lo; i < self->nseen && t[i].start < e; i++) {
-    if(t[i].end > e) continue;
-    if((t[i].flags & LT_TOKEN) && tokens)
-      emit_token_id(self, t[i].start, t[i].end, t[i].id);
-    if(!(t[i].flags & LT_IDENT)) continue;
-    uint32_t k = intern_hashed(self, self->text + t[i].start,
-                               t[i].end - t[i].start, t[i].id);
-    if(k != CH_NONE) {
-      self->st->entries[k].uses++;
-      if(self->cache)
-        APPEND(self->cur.occ, self->cur.nocc, self->cur.occ_cap, k);
-    }
-  }
+  for(uint32_t i = lo; i < self->nseen && t[i].start < e; i++)
+    if(t[i].end <= e) emit_lexed(self, &t[i], tokens);
 }
 
 /* The lexing of a node flagged SYM_LEXED, text[s..e): true when it was
@@ -2595,7 +2581,8 @@ static bool lex_node(ch_extractor *self, uint32_t s, uint32_t e, bool tokens,
   self->nltoks = 0;
   bool ok = lex_collect(self, s, e, tokens, mode);
   if(ok) {
-    lex_emit(self, 0);
+    for(uint32_t i = 0; i < self->nltoks; i++)
+      emit_lexed(self, &self->ltoks[i], true);
   } else if(mode == LEX_TRIGGERS) {
     seen->from = s;
     seen->start = self->fail_start;
@@ -2639,7 +2626,6 @@ static void walk(ch_extractor *self, TSNode root) {
   const uint8_t *flags = self->ls->sym_flags;
   uint32_t nsym = self->ls->nsym;
   const char *text = self->text;
-  bool occ = self->cache != NULL;
   const query_info *qi = &self->ls->query;
   const uint8_t need_bytes = SYM_COMMENT | SYM_WRAP_SIG | SYM_WRAP_RANGE |
                              SYM_ATTR | SYM_STRING | SYM_LEXED;
@@ -2694,13 +2680,8 @@ static void walk(ch_extractor *self, TSNode root) {
       if(!kids && e > s) { /* a leaf with text */
         uint32_t id = s >= string_end ? emit_token(self, s, e)
                                       : token_id(text + s, e - s);
-        if((f & SYM_IDENT) && !(e - s == 1 && text[s] == '_')) {
-          uint32_t i = intern_hashed(self, text + s, e - s, id);
-          if(i != CH_NONE) {
-            self->st->entries[i].uses++;
-            if(occ) APPEND(self->cur.occ, self->cur.nocc, self->cur.occ_cap, i);
-          }
-        }
+        if((f & SYM_IDENT) && !(e - s == 1 && text[s] == '_'))
+          use_ident(self, s, e, id);
       }
     }
     if(kids) {

@@ -57,7 +57,7 @@ static bool regex_after_word(const char *w, uint32_t n) {
 /* Where an operand may start: after nothing, an operator or an opening
  * bracket, or a keyword such as `return`. */
 static bool operand_expected(const ch_lexer *self) {
-  if(!self->have_prev) return true;
+  if(!self->prev_end) return true;
   const char *p = self->text + self->prev_start;
   uint32_t n = self->prev_end - self->prev_start;
   switch(self->prev_kind) {
@@ -195,7 +195,6 @@ bool ch_lex_next(ch_lexer *self, uint32_t *start, uint32_t *end,
   *end = j;
   *kind = k;
   self->pos = j;
-  self->have_prev = true;
   self->prev_start = i;
   self->prev_end = j;
   self->prev_kind = k;

@@ -38,9 +38,9 @@ typedef struct ch_lexer {
   bool directives;    /* `#word` is one word (C, C++) */
   bool regex;         /* `/` may start a regular expression (JS, TS) */
   bool inside;        /* the text ended inside a string or a comment */
-  /* The last token, for telling a regular expression from a division. */
+  /* The last token, for telling a regular expression from a division
+   * (prev_end 0: none yet; a token ends after its first byte). */
   uint32_t prev_start, prev_end;
-  bool have_prev;
   ch_lex_kind prev_kind;
 } ch_lexer;
 
